@@ -1,0 +1,710 @@
+//! The token state machine: what the manager holds, and what it does next.
+//!
+//! Sans-IO, after quinn-proto: nothing here performs I/O or reads a clock.
+//! An operation (get a token, force a refresh, import, clear) is driven by a
+//! loop in the JS layer that asks for a [`Step`], performs it (storage call,
+//! HTTP request, sleep) and hands the result back with the current time:
+//!
+//! ```text
+//! let mut step = machine.start(&mut op, now);
+//! loop {
+//!     step = match step {
+//!         Step::Load => machine.on_loaded(&mut op, storage.load().await, now),
+//!         Step::Send(request) => machine.on_answer(&mut op, fetch(request).await, now, random),
+//!         Step::Save(set) => machine.on_saved(&mut op, storage.save(set).await, now),
+//!         Step::Clear => machine.on_cleared(&mut op, storage.clear().await, now),
+//!         Step::Sleep(ms) => { sleep(ms).await; machine.on_woke(&mut op, now) }
+//!         Step::Done(result) => break result,
+//!     }
+//! }
+//! ```
+//!
+//! The rules that keep a single-use refresh token safe live here:
+//! - a new token set is saved before the operation completes, so no caller
+//!   holds a token whose refresh token is not yet in storage;
+//! - a refresh token the server rotated is remembered as spent and never sent
+//!   again, even if storage or `importTokens` brings it back;
+//! - a refresh token whose request may have reached the server without the
+//!   answer reaching us is in doubt: a client with a secret drops it and makes
+//!   a full grant, one without may try it exactly once more.
+
+use super::config::{Config, GrantType};
+use super::error::{Error, ErrorCode};
+use super::grant::{
+    error_from_answer, parse_token_response, GrantRequest, HttpAnswer, TokenRequest,
+};
+use super::retry::{backoff_ms, MAX_RETRY_AFTER_MS};
+use super::secret::{AccessToken, RefreshToken};
+use super::token::{Event, Source, StoredTokenSet, TokenSet};
+use std::collections::VecDeque;
+
+/// How many spent refresh-token fingerprints are remembered.
+const SPENT_MEMORY: usize = 32;
+
+/// What the caller asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OperationKind {
+    /// A valid access token, renewed only if needed (`getAccessToken`).
+    Ensure,
+    /// A new access token now (`refresh`).
+    Force,
+    /// Adopt tokens obtained elsewhere (`importTokens`).
+    Import(TokenSet),
+    /// Forget all tokens (`clear`).
+    Clear,
+}
+
+/// One operation in progress. Create with [`Operation::new`], drive with
+/// [`Machine::start`] and the `on_*` handlers.
+#[derive(Debug)]
+pub struct Operation {
+    kind: OperationKind,
+    phase: Phase,
+    retries: u32,
+}
+
+impl Operation {
+    /// A new operation of `kind`.
+    pub fn new(kind: OperationKind) -> Self {
+        Self {
+            kind,
+            phase: Phase::Start,
+            retries: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    Start,
+    Loading,
+    SavingLeftover,
+    Deciding,
+    Requesting {
+        grant: GrantType,
+    },
+    Waiting {
+        until_ms: f64,
+    },
+    SavingNew {
+        source: Source,
+        grant: Option<GrantType>,
+    },
+    Clearing {
+        then: Result<(), Error>,
+    },
+    Finished,
+}
+
+/// The next thing the driver must do.
+#[derive(Debug)]
+pub enum Step {
+    /// Call `storage.load()`, then [`Machine::on_loaded`].
+    Load,
+    /// Send this request, then [`Machine::on_answer`].
+    Send(TokenRequest),
+    /// Call `storage.save(set)`, then [`Machine::on_saved`].
+    Save(StoredTokenSet),
+    /// Call `storage.clear()`, then [`Machine::on_cleared`].
+    Clear,
+    /// Wait this long, then [`Machine::on_woke`].
+    Sleep(u64),
+    /// The operation is over. `Ok` holds the access token where there is one.
+    Done(Result<Option<AccessToken>, Error>),
+}
+
+/// How a request ended when no HTTP answer arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The request surely never reached the server (connection refused, DNS).
+    NotSent(String),
+    /// The connection broke; the server may have processed the request.
+    Lost(String),
+    /// No answer in time; the server may have processed the request.
+    TimedOut,
+}
+
+/// What came back from sending a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// An HTTP answer.
+    Answer(HttpAnswer),
+    /// No answer.
+    Failed(Failure),
+}
+
+/// The state of the held tokens, as `info()` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    /// Storage has not been read yet.
+    Unloaded,
+    /// No tokens.
+    Empty,
+    /// A fresh access token is held.
+    Valid,
+    /// The access token is inside the refresh margin but not expired.
+    Expiring,
+    /// The access token has expired (or there is none, only a refresh token).
+    Expired,
+    /// The manager was disposed.
+    Disposed,
+}
+
+impl TokenState {
+    /// The string JS sees.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unloaded => "unloaded",
+            Self::Empty => "empty",
+            Self::Valid => "valid",
+            Self::Expiring => "expiring",
+            Self::Expired => "expired",
+            Self::Disposed => "disposed",
+        }
+    }
+}
+
+/// A snapshot for `info()`. Holds no token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Info {
+    /// The state.
+    pub state: TokenState,
+    /// When the access token expires, if there is one.
+    pub expires_at_ms: Option<f64>,
+    /// Whether a refresh token is held.
+    pub has_refresh_token: bool,
+    /// The grant that produced the current set, if it came from the network.
+    pub last_grant: Option<GrantType>,
+}
+
+/// The manager's state and rules.
+#[derive(Debug)]
+pub struct Machine {
+    config: Config,
+    tokens: Option<TokenSet>,
+    loaded: bool,
+    unsaved: bool,
+    refresh_in_doubt: bool,
+    spent: VecDeque<u64>,
+    last_grant: Option<GrantType>,
+    grants: u64,
+    disposed: bool,
+    events: VecDeque<Event>,
+}
+
+impl Machine {
+    /// A machine with no tokens that has not read storage yet.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            tokens: None,
+            loaded: false,
+            unsaved: false,
+            refresh_in_doubt: false,
+            spent: VecDeque::new(),
+            last_grant: None,
+            grants: 0,
+            disposed: false,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The access token, if one is held that is fresh at `now_ms`: the fast
+    /// path of `getAccessToken()`, which needs no operation at all. `None`
+    /// also while a failed save waits to be retried, so the next operation
+    /// retries it.
+    pub fn fresh_token(&self, now_ms: f64) -> Option<&AccessToken> {
+        if self.disposed || !self.loaded || self.unsaved {
+            return None;
+        }
+        self.tokens
+            .as_ref()
+            .filter(|set| set.is_fresh(now_ms, self.config.refresh_margin_ms))
+            .map(|set| &set.access_token)
+    }
+
+    /// How many grants the token endpoint has answered with a token set.
+    pub fn grant_count(&self) -> u64 {
+        self.grants
+    }
+
+    /// When the held set should be renewed (ms since the epoch), if one is held.
+    pub fn refresh_due_at_ms(&self) -> Option<f64> {
+        let tokens = self.tokens.as_ref()?;
+        Some(tokens.refresh_at_ms(self.config.refresh_margin_ms))
+    }
+
+    /// A snapshot for `info()`.
+    pub fn info(&self, now_ms: f64) -> Info {
+        let state = match &self.tokens {
+            _ if self.disposed => TokenState::Disposed,
+            None if !self.loaded => TokenState::Unloaded,
+            None => TokenState::Empty,
+            Some(set) if set.is_fresh(now_ms, self.config.refresh_margin_ms) => TokenState::Valid,
+            Some(set) if now_ms < set.expires_at_ms => TokenState::Expiring,
+            Some(_) => TokenState::Expired,
+        };
+        Info {
+            state,
+            expires_at_ms: self.tokens.as_ref().map(|set| set.expires_at_ms),
+            has_refresh_token: self
+                .tokens
+                .as_ref()
+                .is_some_and(|set| set.refresh_token.is_some()),
+            last_grant: self.last_grant,
+        }
+    }
+
+    /// Marks the machine disposed: operations end with `disposed` before
+    /// their next request. A set already received is still saved.
+    pub fn dispose(&mut self) {
+        self.disposed = true;
+    }
+
+    /// Whether [`dispose`](Self::dispose) was called.
+    pub fn is_disposed(&self) -> bool {
+        self.disposed
+    }
+
+    /// The next event to report, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Begins `op`.
+    pub fn start(&mut self, op: &mut Operation, now_ms: f64) -> Step {
+        if self.disposed {
+            op.phase = Phase::Finished;
+            return Step::Done(Err(Error::disposed()));
+        }
+        op.phase = Phase::Start;
+        self.advance(op, now_ms)
+    }
+
+    /// Hands over what `storage.load()` gave.
+    pub fn on_loaded(
+        &mut self,
+        op: &mut Operation,
+        loaded: Result<Option<StoredTokenSet>, Error>,
+        now_ms: f64,
+    ) -> Step {
+        if !matches!(op.phase, Phase::Loading) {
+            return self.out_of_order(op);
+        }
+        match loaded {
+            Err(error) => return self.finish(op, Err(error)),
+            Ok(stored) => {
+                self.loaded = true;
+                if let Some(stored) = stored {
+                    self.adopt_stored(stored);
+                }
+            }
+        }
+        op.phase = Phase::Start;
+        self.advance(op, now_ms)
+    }
+
+    /// Hands over how a request sent for [`Step::Send`] ended. `jitter` is a
+    /// random number in `[0, 1)` for the backoff.
+    pub fn on_answer(
+        &mut self,
+        op: &mut Operation,
+        outcome: Outcome,
+        now_ms: f64,
+        jitter: f64,
+    ) -> Step {
+        let grant = match op.phase {
+            Phase::Requesting { grant } => grant,
+            _ => return self.out_of_order(op),
+        };
+        let refreshing = grant == GrantType::RefreshToken;
+        let error = match outcome {
+            Outcome::Answer(answer) if answer.is_success() => {
+                match parse_token_response(&answer, now_ms) {
+                    Ok(set) => return self.accept_grant(op, grant, set),
+                    Err(error) => {
+                        // A 2xx means the server processed the grant: the refresh
+                        // token we sent is spent, and the new one is in a body we
+                        // cannot read.
+                        if refreshing {
+                            self.doubt_refresh_token();
+                        }
+                        return self.finish(op, Err(error));
+                    }
+                }
+            }
+            Outcome::Answer(answer) => {
+                let error = error_from_answer(&answer, now_ms);
+                if !error.retryable() {
+                    return if refreshing {
+                        self.refresh_rejected(op, error, now_ms)
+                    } else {
+                        self.finish(op, Err(error))
+                    };
+                }
+                error
+            }
+            Outcome::Failed(Failure::NotSent(detail)) => Error::new(
+                ErrorCode::Network,
+                format!("the token request could not be sent: {detail}"),
+            ),
+            Outcome::Failed(failure) => {
+                if refreshing {
+                    self.doubt_refresh_token();
+                }
+                match failure {
+                    Failure::TimedOut => Error::new(
+                        ErrorCode::Timeout,
+                        format!(
+                            "the token endpoint did not answer within {} ms",
+                            self.config.timeout_ms
+                        ),
+                    ),
+                    Failure::Lost(detail) | Failure::NotSent(detail) => Error::new(
+                        ErrorCode::Network,
+                        format!("the connection to the token endpoint was lost: {detail}"),
+                    ),
+                }
+            }
+        };
+        self.retry_or_fail(op, error, now_ms, jitter)
+    }
+
+    /// Hands over how `storage.save()` ended.
+    pub fn on_saved(&mut self, op: &mut Operation, saved: Result<(), Error>, now_ms: f64) -> Step {
+        let phase = core::mem::replace(&mut op.phase, Phase::Finished);
+        match &saved {
+            Ok(()) => self.unsaved = false,
+            Err(error) => self.events.push_back(Event::Error(error.clone())),
+        }
+        match phase {
+            Phase::SavingLeftover => {
+                op.phase = Phase::Deciding;
+                self.advance(op, now_ms)
+            }
+            Phase::SavingNew { source, grant } => {
+                let Some(tokens) = &self.tokens else {
+                    return self.out_of_order(op);
+                };
+                self.events.push_back(Event::Refreshed {
+                    grant,
+                    expires_at_ms: tokens.expires_at_ms,
+                    source,
+                });
+                let token = tokens.access_token.clone();
+                self.finish(op, Ok(Some(token)))
+            }
+            _ => self.out_of_order(op),
+        }
+    }
+
+    /// Hands over how `storage.clear()` ended.
+    pub fn on_cleared(&mut self, op: &mut Operation, cleared: Result<(), Error>) -> Step {
+        let Phase::Clearing { then } = core::mem::replace(&mut op.phase, Phase::Finished) else {
+            return self.out_of_order(op);
+        };
+        match (cleared, then) {
+            (Ok(()), then) => self.finish(op, then.map(|()| None)),
+            // A logout whose storage could not be cleared must say so.
+            (Err(error), Ok(())) => self.finish(op, Err(error)),
+            // The caller learns why the tokens died; the failed clear is reported aside.
+            (Err(error), Err(then)) => {
+                self.events.push_back(Event::Error(error));
+                self.finish(op, Err(then))
+            }
+        }
+    }
+
+    /// Continues after a [`Step::Sleep`].
+    pub fn on_woke(&mut self, op: &mut Operation, now_ms: f64) -> Step {
+        match op.phase {
+            Phase::Waiting { until_ms } if now_ms + 1.0 < until_ms => {
+                Step::Sleep((until_ms - now_ms) as u64)
+            }
+            Phase::Waiting { .. } => {
+                op.phase = Phase::Deciding;
+                self.advance(op, now_ms)
+            }
+            _ => self.out_of_order(op),
+        }
+    }
+
+    /// Runs the phases that need no I/O until one does.
+    fn advance(&mut self, op: &mut Operation, now_ms: f64) -> Step {
+        loop {
+            match op.phase {
+                Phase::Start => match &op.kind {
+                    OperationKind::Import(set) => {
+                        let set = set.clone();
+                        return self.import(op, set);
+                    }
+                    OperationKind::Clear => {
+                        self.tokens = None;
+                        self.loaded = true;
+                        self.unsaved = false;
+                        self.refresh_in_doubt = false;
+                        op.phase = Phase::Clearing { then: Ok(()) };
+                        return Step::Clear;
+                    }
+                    OperationKind::Ensure | OperationKind::Force => {
+                        if !self.loaded {
+                            op.phase = Phase::Loading;
+                            return Step::Load;
+                        }
+                        if self.unsaved {
+                            if let Some(set) = self.stored_set() {
+                                op.phase = Phase::SavingLeftover;
+                                return Step::Save(set);
+                            }
+                        }
+                        op.phase = Phase::Deciding;
+                    }
+                },
+                Phase::Deciding => return self.decide(op, now_ms),
+                _ => return self.out_of_order(op),
+            }
+        }
+    }
+
+    /// Hands out the held token, or picks the grant to request.
+    fn decide(&mut self, op: &mut Operation, now_ms: f64) -> Step {
+        if op.kind == OperationKind::Ensure {
+            if let Some(set) = &self.tokens {
+                if set.is_fresh(now_ms, self.config.refresh_margin_ms) {
+                    let token = set.access_token.clone();
+                    return self.finish(op, Ok(Some(token)));
+                }
+            }
+        }
+        if self.disposed {
+            return self.finish(op, Err(Error::disposed()));
+        }
+        let refresh_token = self
+            .tokens
+            .as_ref()
+            .and_then(|set| set.refresh_token.as_ref());
+        let request = match (refresh_token, &self.config.full_grant) {
+            (Some(token), _) => TokenRequest::new(&self.config, GrantRequest::Refresh(token)),
+            (None, Some(full)) => TokenRequest::new(&self.config, GrantRequest::Full(full)),
+            (None, None) => {
+                let error = Error::new(
+                    ErrorCode::ReauthRequired,
+                    "no usable refresh token and no client secret: sign in again or import a new refresh token",
+                );
+                return self.drop_dead_tokens(op, error);
+            }
+        };
+        op.phase = Phase::Requesting {
+            grant: request.grant,
+        };
+        Step::Send(request)
+    }
+
+    /// A token set arrived: it replaces the held one and is saved before the
+    /// operation hands it out.
+    fn accept_grant(&mut self, op: &mut Operation, grant: GrantType, mut set: TokenSet) -> Step {
+        let previous = self.tokens.take().and_then(|old| old.refresh_token);
+        match (&set.refresh_token, previous) {
+            // Rotated: the old one is spent for good.
+            (Some(_), Some(old)) => self.remember_spent(&old),
+            // No new refresh token: per RFC 6749 section 6 the old one stays
+            // valid, so it is kept rather than wiped (badgateway #161).
+            (None, Some(old)) => set.refresh_token = Some(old),
+            (_, None) => {}
+        }
+        self.tokens = Some(set);
+        self.refresh_in_doubt = false;
+        self.unsaved = true;
+        self.last_grant = Some(grant);
+        self.grants += 1;
+        let stored = self.stored_set();
+        op.phase = Phase::SavingNew {
+            source: Source::Network,
+            grant: Some(grant),
+        };
+        match stored {
+            Some(set) => Step::Save(set),
+            None => self.out_of_order(op),
+        }
+    }
+
+    /// A refresh grant was refused (`invalid_grant`, or any other 4xx): the
+    /// refresh token is dead. Fall back on a full grant if there is a secret.
+    fn refresh_rejected(&mut self, op: &mut Operation, error: Error, now_ms: f64) -> Step {
+        self.kill_refresh_token();
+        if self.config.full_grant.is_some() {
+            op.phase = Phase::Deciding;
+            return self.decide(op, now_ms);
+        }
+        let status = error.status();
+        let mut reauth = Error::new(
+            ErrorCode::ReauthRequired,
+            "the refresh token was refused and there is no client secret: sign in again or import a new refresh token",
+        )
+        .with_description(error.description().map(str::to_owned));
+        if let Some(status) = status {
+            reauth = reauth.with_status(status);
+        }
+        self.drop_dead_tokens(op, reauth)
+    }
+
+    /// Forgets tokens that can no longer be renewed, clears storage, then
+    /// ends with `error`.
+    fn drop_dead_tokens(&mut self, op: &mut Operation, error: Error) -> Step {
+        self.kill_refresh_token();
+        self.tokens = None;
+        self.unsaved = false;
+        op.phase = Phase::Clearing { then: Err(error) };
+        Step::Clear
+    }
+
+    fn retry_or_fail(
+        &mut self,
+        op: &mut Operation,
+        error: Error,
+        now_ms: f64,
+        jitter: f64,
+    ) -> Step {
+        if op.retries >= self.config.max_retries {
+            return self.finish(op, Err(error));
+        }
+        let mut delay = backoff_ms(op.retries, jitter);
+        if let Some(asked) = error.retry_after_ms() {
+            if asked > MAX_RETRY_AFTER_MS {
+                return self.finish(op, Err(error));
+            }
+            delay = delay.max(asked);
+        }
+        op.retries += 1;
+        op.phase = Phase::Waiting {
+            until_ms: now_ms + delay as f64,
+        };
+        Step::Sleep(delay)
+    }
+
+    fn import(&mut self, op: &mut Operation, set: TokenSet) -> Step {
+        if let Some(token) = &set.refresh_token {
+            if self.is_spent(token) {
+                return self.finish(
+                    op,
+                    Err(Error::new(
+                        ErrorCode::InvalidGrant,
+                        "this refresh token was already used and rotated; import the newest one",
+                    )),
+                );
+            }
+        }
+        if let Some(old) = self.tokens.take().and_then(|old| old.refresh_token) {
+            if set.refresh_token.as_ref() != Some(&old) {
+                self.remember_spent(&old);
+            }
+        }
+        self.tokens = Some(set);
+        self.loaded = true;
+        self.unsaved = true;
+        self.refresh_in_doubt = false;
+        self.last_grant = None;
+        op.phase = Phase::SavingNew {
+            source: Source::Import,
+            grant: None,
+        };
+        match self.stored_set() {
+            Some(set) => Step::Save(set),
+            None => self.out_of_order(op),
+        }
+    }
+
+    /// Takes a set read from storage, unless it belongs to another client or
+    /// server, or carries a refresh token known to be spent.
+    fn adopt_stored(&mut self, stored: StoredTokenSet) {
+        if stored.client_id != self.config.client_id || stored.base_url != self.config.base_url {
+            return;
+        }
+        if stored
+            .tokens
+            .refresh_token
+            .as_ref()
+            .is_some_and(|token| self.is_spent(token))
+        {
+            return;
+        }
+        let newer = self
+            .tokens
+            .as_ref()
+            .is_none_or(|held| stored.tokens.obtained_at_ms > held.obtained_at_ms);
+        if newer {
+            self.events.push_back(Event::Refreshed {
+                grant: None,
+                expires_at_ms: stored.tokens.expires_at_ms,
+                source: Source::Storage,
+            });
+            self.tokens = Some(stored.tokens);
+            self.refresh_in_doubt = false;
+        }
+    }
+
+    /// The server may have consumed the refresh token without our seeing the
+    /// answer. With a secret a full grant is always safe, so the token is
+    /// dropped; without one it is the only way back, so it may be tried once
+    /// more, and a second doubt drops it.
+    fn doubt_refresh_token(&mut self) {
+        if self.config.full_grant.is_some() || self.refresh_in_doubt {
+            self.kill_refresh_token();
+        } else {
+            self.refresh_in_doubt = true;
+        }
+    }
+
+    fn kill_refresh_token(&mut self) {
+        if let Some(token) = self
+            .tokens
+            .as_mut()
+            .and_then(|set| set.refresh_token.take())
+        {
+            self.remember_spent(&token);
+            self.unsaved = true;
+        }
+        self.refresh_in_doubt = false;
+    }
+
+    fn remember_spent(&mut self, token: &RefreshToken) {
+        if self.spent.len() == SPENT_MEMORY {
+            self.spent.pop_front();
+        }
+        self.spent.push_back(token.fingerprint());
+    }
+
+    fn is_spent(&self, token: &RefreshToken) -> bool {
+        self.spent.contains(&token.fingerprint())
+    }
+
+    fn stored_set(&self) -> Option<StoredTokenSet> {
+        Some(StoredTokenSet {
+            tokens: self.tokens.clone()?,
+            client_id: self.config.client_id.clone(),
+            base_url: self.config.base_url.clone(),
+        })
+    }
+
+    fn finish(&mut self, op: &mut Operation, result: Result<Option<AccessToken>, Error>) -> Step {
+        op.phase = Phase::Finished;
+        Step::Done(result)
+    }
+
+    /// A handler called in a phase that does not expect it: a driver bug.
+    /// Ends the operation with an error instead of panicking.
+    fn out_of_order(&mut self, op: &mut Operation) -> Step {
+        self.finish(
+            op,
+            Err(Error::new(
+                ErrorCode::InvalidRequest,
+                "internal error: token operation driven out of order",
+            )),
+        )
+    }
+}

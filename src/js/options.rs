@@ -1,0 +1,111 @@
+//! Reads the options object given to `new TokenManager(options)`.
+//!
+//! Every option is checked for its JS type here and for its meaning in
+//! `core::config`; both report `invalid_config` naming the option. Unknown
+//! option names are refused too, so a typo such as `clientID` fails loudly
+//! instead of being ignored.
+
+use super::object::{get, optional_function, optional_number, optional_string};
+use super::storage::Storage;
+use crate::core::config::{Options, UrlParts};
+use crate::core::error::Error;
+use crate::core::secret::{ClientSecret, Password};
+use js_sys::Function;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Every option name the constructor knows.
+pub const KNOWN_OPTIONS: [&str; 15] = [
+    "clientId",
+    "clientSecret",
+    "region",
+    "baseUrl",
+    "tokenPath",
+    "grant",
+    "username",
+    "password",
+    "storage",
+    "refreshMarginSeconds",
+    "timeoutMs",
+    "maxRetries",
+    "fetch",
+    "onRefresh",
+    "onError",
+];
+
+/// The options, split into what the core validates and the JS handles the
+/// adapters use.
+pub struct Settings {
+    /// Plain values for `core::config::Config::new`.
+    pub options: Options,
+    /// The injected `fetch`, if any.
+    pub fetch: Option<Function>,
+    /// Where token sets are kept.
+    pub storage: Storage,
+    /// `onRefresh`.
+    pub on_refresh: Option<Function>,
+    /// `onError`.
+    pub on_error: Option<Function>,
+}
+
+/// Reads `options`.
+pub fn read(options: &JsValue) -> Result<Settings, Error> {
+    if !super::object::is_plain_object(options) {
+        return Err(Error::invalid_config("options", "must be an object"));
+    }
+    if let Some(object) = options.dyn_ref::<js_sys::Object>() {
+        for key in js_sys::Object::keys(object).iter() {
+            let key = key.as_string().unwrap_or_default();
+            if !KNOWN_OPTIONS.contains(&key.as_str()) {
+                return Err(Error::invalid_config(&key, "is not a known option"));
+            }
+        }
+    }
+    let string = |name: &str| {
+        optional_string(&get(options, name))
+            .map_err(|_| Error::invalid_config(name, "must be a string"))
+    };
+    let number = |name: &str| {
+        optional_number(&get(options, name))
+            .map_err(|_| Error::invalid_config(name, "must be a number"))
+    };
+    let function = |name: &str| {
+        optional_function(&get(options, name))
+            .map_err(|_| Error::invalid_config(name, "must be a function"))
+    };
+    let base_url = string("baseUrl")?.map(|url| parse_url(&url)).transpose()?;
+    Ok(Settings {
+        options: Options {
+            client_id: string("clientId")?,
+            client_secret: string("clientSecret")?.map(ClientSecret::new),
+            region: string("region")?,
+            base_url,
+            token_path: string("tokenPath")?,
+            grant: string("grant")?,
+            username: string("username")?,
+            password: string("password")?.map(Password::new),
+            refresh_margin_seconds: number("refreshMarginSeconds")?,
+            timeout_ms: number("timeoutMs")?,
+            max_retries: number("maxRetries")?,
+        },
+        fetch: function("fetch")?,
+        storage: Storage::from_option(&get(options, "storage"))?,
+        on_refresh: function("onRefresh")?,
+        on_error: function("onError")?,
+    })
+}
+
+/// Splits a URL with the platform's WHATWG `URL` parser.
+fn parse_url(url: &str) -> Result<UrlParts, Error> {
+    let parsed = web_sys::Url::new(url)
+        .map_err(|_| Error::invalid_config("baseUrl", "is not a valid absolute URL"))?;
+    Ok(UrlParts {
+        protocol: parsed.protocol(),
+        username: parsed.username(),
+        password: parsed.password(),
+        hostname: parsed.hostname(),
+        port: parsed.port(),
+        pathname: parsed.pathname(),
+        search: parsed.search(),
+        hash: parsed.hash(),
+    })
+}

@@ -1,0 +1,303 @@
+//! The exported `TokenManager` class: options in, promises out.
+//!
+//! All state lives in one `Rc<Shared>` that async methods clone; no borrow of
+//! it is ever held across an `.await` or a call into user code, so a listener
+//! that calls back into the manager cannot hit wasm-bindgen's "recursive use
+//! of an object" error.
+//!
+//! Operations run one at a time on a single lane (`Shared::lane`). Callers
+//! that want a token while a grant is in flight join it rather than start
+//! another: however many call at once, the token endpoint sees one grant
+//! (badgateway's single-flight refresh). `importTokens` and `clear` wait for
+//! the lane to be free, then take it.
+
+use crate::core::config::Config;
+use crate::core::error::{Error, ErrorCode};
+use crate::core::machine::{Machine, Operation, OperationKind, Step};
+use crate::core::secret::{AccessToken, RefreshToken};
+use crate::core::token::TokenSet;
+use crate::js::clock::{jitter, now_ms};
+use crate::js::error::to_js;
+use crate::js::events::Listeners;
+use crate::js::object::{get, is_plain_object, optional_number, optional_string, set};
+use crate::js::storage::Storage;
+use crate::js::{http, options, timer};
+use js_sys::{Function, Object, Promise};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+/// Gets and keeps a valid EchoVideo access token. See the package README for
+/// the options and methods.
+#[wasm_bindgen]
+pub struct TokenManager {
+    shared: Rc<Shared>,
+}
+
+/// What kind of operation holds the lane: token operations can be joined by
+/// other token callers; import and clear cannot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LaneUse {
+    Token,
+    Exclusive,
+}
+
+struct Shared {
+    machine: RefCell<Machine>,
+    fetch: Option<Function>,
+    storage: Storage,
+    listeners: Listeners,
+    lane: RefCell<Option<(LaneUse, Promise)>>,
+}
+
+#[wasm_bindgen]
+impl TokenManager {
+    /// Creates a manager. Throws a `TokenError` with code `invalid_config`,
+    /// naming the option, when an option is missing or wrong. Makes no
+    /// request and reads no storage until a token is asked for.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<TokenManager, JsValue> {
+        let settings = options::read(&options).map_err(|error| to_js(&error))?;
+        let config = Config::new(settings.options).map_err(|error| to_js(&error))?;
+        Ok(Self {
+            shared: Rc::new(Shared {
+                machine: RefCell::new(Machine::new(config)),
+                fetch: settings.fetch,
+                storage: settings.storage,
+                listeners: Listeners {
+                    on_refresh: settings.on_refresh,
+                    on_error: settings.on_error,
+                },
+                lane: RefCell::new(None),
+            }),
+        })
+    }
+
+    /// Resolves to a valid access token: the held one while more than the
+    /// refresh margin is left (no I/O at all), otherwise after loading,
+    /// refreshing or granting as needed.
+    #[wasm_bindgen(js_name = getAccessToken)]
+    pub fn get_access_token(&self) -> Promise {
+        if let Some(token) = self.shared.machine.borrow().fresh_token(now_ms()) {
+            return Promise::resolve(&JsValue::from_str(token.secret()));
+        }
+        let shared = self.shared.clone();
+        future_to_promise(async move { shared.run(OperationKind::Ensure).await })
+    }
+
+    /// Gets a new access token now (with the refresh token if one is held)
+    /// and resolves to it. Joins a grant already in flight.
+    pub fn refresh(&self) -> Promise {
+        let shared = self.shared.clone();
+        future_to_promise(async move { shared.run(OperationKind::Force).await })
+    }
+
+    /// Adopts tokens obtained elsewhere: `{ refreshToken, accessToken?,
+    /// expiresAt?, tokenType? }`. The access token is used only with its
+    /// `expiresAt` (ms since the epoch); without them the next
+    /// `getAccessToken()` refreshes. Saved through storage like any new set.
+    #[wasm_bindgen(js_name = importTokens)]
+    pub fn import_tokens(&self, tokens: JsValue) -> Promise {
+        let shared = self.shared.clone();
+        future_to_promise(async move {
+            let set = imported_set(&tokens).map_err(|error| to_js(&error))?;
+            shared
+                .run(OperationKind::Import(set))
+                .await
+                .map(|_| JsValue::UNDEFINED)
+        })
+    }
+
+    /// Forgets the tokens, in memory and in storage (logout).
+    pub fn clear(&self) -> Promise {
+        let shared = self.shared.clone();
+        future_to_promise(async move {
+            shared
+                .run(OperationKind::Clear)
+                .await
+                .map(|_| JsValue::UNDEFINED)
+        })
+    }
+
+    /// `{ state, expiresAt, hasRefreshToken, lastGrant }`, with no I/O.
+    /// `state` is one of `unloaded`, `empty`, `valid`, `expiring`,
+    /// `expired`, `refreshing`, `disposed`. Never holds a token.
+    pub fn info(&self) -> JsValue {
+        let info = self.shared.machine.borrow().info(now_ms());
+        let busy = matches!(&*self.shared.lane.borrow(), Some((LaneUse::Token, _)));
+        let state = match info.state {
+            crate::core::machine::TokenState::Disposed => "disposed",
+            _ if busy => "refreshing",
+            state => state.as_str(),
+        };
+        let object = Object::new();
+        set(&object, "state", &JsValue::from_str(state));
+        let expires_at = info.expires_at_ms.map_or(JsValue::NULL, JsValue::from_f64);
+        set(&object, "expiresAt", &expires_at);
+        set(
+            &object,
+            "hasRefreshToken",
+            &JsValue::from_bool(info.has_refresh_token),
+        );
+        let last_grant = info
+            .last_grant
+            .map_or(JsValue::NULL, |grant| JsValue::from_str(grant.as_str()));
+        set(&object, "lastGrant", &last_grant);
+        object.into()
+    }
+
+    /// What `JSON.stringify(manager)` shows: the `info()` snapshot, never a
+    /// token or secret.
+    #[wasm_bindgen(js_name = toJSON)]
+    pub fn to_json(&self) -> JsValue {
+        self.info()
+    }
+
+    /// Stops the manager: later calls reject with code `disposed`, and no
+    /// further request is sent. A token set already received is still saved.
+    pub fn dispose(&self) {
+        self.shared.machine.borrow_mut().dispose();
+    }
+}
+
+impl Shared {
+    /// Runs `kind` on the lane, joining an in-flight token operation where
+    /// that gives the caller what it asked for.
+    async fn run(self: Rc<Self>, kind: OperationKind) -> Result<JsValue, JsValue> {
+        let token_operation = matches!(kind, OperationKind::Ensure | OperationKind::Force);
+        let grants_before = self.machine.borrow().grant_count();
+        loop {
+            if self.machine.borrow().is_disposed() {
+                return Err(to_js(&Error::disposed()));
+            }
+            if kind == OperationKind::Ensure {
+                if let Some(token) = self.machine.borrow().fresh_token(now_ms()) {
+                    return Ok(JsValue::from_str(token.secret()));
+                }
+            }
+            let busy = self.lane.borrow().clone();
+            let Some((holder, promise)) = busy else { break };
+            let result = JsFuture::from(promise).await;
+            // A token caller shares the outcome of the token operation it
+            // waited for; `refresh()` only if that one made a new grant.
+            if token_operation && holder == LaneUse::Token {
+                let granted = self.machine.borrow().grant_count() > grants_before;
+                if kind == OperationKind::Ensure || granted {
+                    return result;
+                }
+            }
+        }
+        let lane_use = if token_operation {
+            LaneUse::Token
+        } else {
+            LaneUse::Exclusive
+        };
+        let driver = self.clone();
+        let promise = future_to_promise(async move {
+            let result = driver.drive(Operation::new(kind)).await;
+            *driver.lane.borrow_mut() = None;
+            result
+        });
+        *self.lane.borrow_mut() = Some((lane_use, promise.clone()));
+        JsFuture::from(promise).await
+    }
+
+    /// Performs the steps of one operation until it is done.
+    async fn drive(&self, mut op: Operation) -> Result<JsValue, JsValue> {
+        let timeout_ms = self.machine.borrow().config().timeout_ms;
+        let mut step = self.step(|machine| machine.start(&mut op, now_ms()));
+        let result = loop {
+            step = match step {
+                Step::Load => {
+                    let loaded = self.storage.load(timeout_ms).await;
+                    self.step(|machine| machine.on_loaded(&mut op, loaded, now_ms()))
+                }
+                Step::Send(request) => {
+                    let outcome = http::send(self.fetch.as_ref(), &request, timeout_ms).await;
+                    self.step(|machine| machine.on_answer(&mut op, outcome, now_ms(), jitter()))
+                }
+                Step::Save(set) => {
+                    let saved = self.storage.save(&set, timeout_ms).await;
+                    self.step(|machine| machine.on_saved(&mut op, saved, now_ms()))
+                }
+                Step::Clear => {
+                    let cleared = self.storage.clear(timeout_ms).await;
+                    self.step(|machine| machine.on_cleared(&mut op, cleared))
+                }
+                Step::Sleep(millis) => {
+                    if timer::sleep(millis as f64).await.is_err() {
+                        break Err(Error::new(
+                            ErrorCode::Network,
+                            "a retry could not be scheduled: this runtime refused a timer",
+                        ));
+                    }
+                    self.step(|machine| machine.on_woke(&mut op, now_ms()))
+                }
+                Step::Done(result) => break result,
+            };
+        };
+        result
+            .map(|token| {
+                token.map_or(JsValue::UNDEFINED, |token| {
+                    JsValue::from_str(token.secret())
+                })
+            })
+            .map_err(|error| to_js(&error))
+    }
+
+    /// Calls the machine, then delivers the events it queued, with no borrow
+    /// held while listeners run.
+    fn step(&self, handle: impl FnOnce(&mut Machine) -> Step) -> Step {
+        let step = handle(&mut self.machine.borrow_mut());
+        loop {
+            let event = self.machine.borrow_mut().poll_event();
+            match event {
+                Some(event) => self.listeners.deliver(event),
+                None => return step,
+            }
+        }
+    }
+}
+
+/// Reads the argument of `importTokens`.
+fn imported_set(tokens: &JsValue) -> Result<TokenSet, Error> {
+    let invalid = |field: &str, reason: &str| {
+        Error::new(
+            ErrorCode::InvalidRequest,
+            format!("importTokens: `{field}` {reason}"),
+        )
+    };
+    if !is_plain_object(tokens) {
+        return Err(invalid("tokens", "must be an object"));
+    }
+    let text = |field: &str| {
+        optional_string(&get(tokens, field))
+            .map_err(|_| invalid(field, "must be a string"))
+            .map(|value| value.filter(|text| !text.is_empty()))
+    };
+    let refresh_token =
+        text("refreshToken")?.ok_or_else(|| invalid("refreshToken", "is required"))?;
+    let access_token = text("accessToken")?;
+    let token_type = text("tokenType")?.unwrap_or_else(|| "bearer".to_owned());
+    if !token_type.eq_ignore_ascii_case("bearer") {
+        return Err(invalid("tokenType", "must be bearer"));
+    }
+    let expires_at = optional_number(&get(tokens, "expiresAt"))
+        .map_err(|_| invalid("expiresAt", "must be a number (ms since the epoch)"))?
+        .filter(|time| time.is_finite());
+    let now = now_ms();
+    // Without a known expiry the access token cannot be trusted: the set
+    // counts as expired, so the first use refreshes.
+    let (access_token, expires_at) = match (access_token, expires_at) {
+        (Some(token), Some(at)) => (token, at),
+        _ => (String::from("-"), now),
+    };
+    Ok(TokenSet {
+        access_token: AccessToken::new(access_token),
+        refresh_token: Some(RefreshToken::new(refresh_token)),
+        token_type,
+        expires_at_ms: expires_at,
+        obtained_at_ms: now,
+    })
+}
