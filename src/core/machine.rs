@@ -85,6 +85,7 @@ enum Phase {
     },
     Waiting {
         until_ms: f64,
+        delay_ms: u64,
     },
     SavingNew {
         source: Source,
@@ -96,8 +97,33 @@ enum Phase {
     Finished,
 }
 
+/// How far the held refresh token can be trusted not to be spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// Nothing suggests the server consumed it.
+    Trusted,
+    /// A request with it may have been processed without our seeing the
+    /// answer. A client without a secret may send it once more.
+    InDoubt,
+    /// That one more try has been sent.
+    LastTry,
+}
+
+/// What an unsuccessful answer says about the request that got it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// It surely never reached the server.
+    NotSent,
+    /// The server answered with a transient error without processing it.
+    Answered,
+    /// The server refused it (4xx).
+    Refused,
+    /// The server may have processed it.
+    MaybeConsumed,
+}
+
 /// The next thing the driver must do.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Step {
     /// Call `storage.load()`, then [`Machine::on_loaded`].
     Load,
@@ -184,7 +210,7 @@ pub struct Machine {
     tokens: Option<TokenSet>,
     loaded: bool,
     unsaved: bool,
-    refresh_in_doubt: bool,
+    trust: Trust,
     spent: VecDeque<u64>,
     last_grant: Option<GrantType>,
     grants: u64,
@@ -200,7 +226,7 @@ impl Machine {
             tokens: None,
             loaded: false,
             unsaved: false,
-            refresh_in_doubt: false,
+            trust: Trust::Trusted,
             spent: VecDeque::new(),
             last_grant: None,
             grants: 0,
@@ -283,6 +309,7 @@ impl Machine {
             return Step::Done(Err(Error::disposed()));
         }
         op.phase = Phase::Start;
+        op.retries = 0;
         self.advance(op, now_ms)
     }
 
@@ -322,67 +349,83 @@ impl Machine {
             Phase::Requesting { grant } => grant,
             _ => return self.out_of_order(op),
         };
-        let refreshing = grant == GrantType::RefreshToken;
-        let error = match outcome {
+        let (error, verdict) = match outcome {
             Outcome::Answer(answer) if answer.is_success() => {
                 match parse_token_response(&answer, now_ms) {
                     Ok(set) => return self.accept_grant(op, grant, set),
-                    Err(error) => {
-                        // A 2xx means the server processed the grant: the refresh
-                        // token we sent is spent, and the new one is in a body we
-                        // cannot read.
-                        if refreshing {
-                            self.doubt_refresh_token();
-                        }
-                        return self.finish(op, Err(error));
-                    }
+                    // The server processed the grant, so the refresh token we
+                    // sent is spent, and the new one is in a body we cannot read.
+                    Err(error) => (error, Verdict::MaybeConsumed),
                 }
             }
             Outcome::Answer(answer) => {
                 let error = error_from_answer(&answer, now_ms);
-                if !error.retryable() {
-                    return if refreshing {
-                        self.refresh_rejected(op, error, now_ms)
-                    } else {
-                        self.finish(op, Err(error))
-                    };
-                }
-                error
+                let verdict = match answer.status {
+                    _ if error.retryable() => Verdict::Answered,
+                    400..=499 => Verdict::Refused,
+                    // A redirect or a status the platform could not report:
+                    // something answered, and what it did is unknown.
+                    _ => Verdict::MaybeConsumed,
+                };
+                (error, verdict)
             }
-            Outcome::Failed(Failure::NotSent(detail)) => Error::new(
-                ErrorCode::Network,
-                format!("the token request could not be sent: {detail}"),
+            Outcome::Failed(Failure::NotSent(detail)) => (
+                Error::new(
+                    ErrorCode::Network,
+                    format!("the token request could not be sent: {detail}"),
+                ),
+                Verdict::NotSent,
             ),
-            Outcome::Failed(failure) => {
-                if refreshing {
-                    self.doubt_refresh_token();
-                }
-                match failure {
-                    Failure::TimedOut => Error::new(
-                        ErrorCode::Timeout,
-                        format!(
-                            "the token endpoint did not answer within {} ms",
-                            self.config.timeout_ms
-                        ),
+            Outcome::Failed(Failure::Lost(detail)) => (
+                Error::new(
+                    ErrorCode::Network,
+                    format!("the connection to the token endpoint was lost: {detail}"),
+                ),
+                Verdict::MaybeConsumed,
+            ),
+            Outcome::Failed(Failure::TimedOut) => (
+                Error::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "the token endpoint did not answer within {} ms",
+                        self.config.timeout_ms
                     ),
-                    Failure::Lost(detail) | Failure::NotSent(detail) => Error::new(
-                        ErrorCode::Network,
-                        format!("the connection to the token endpoint was lost: {detail}"),
-                    ),
-                }
-            }
+                ),
+                Verdict::MaybeConsumed,
+            ),
         };
+        if grant == GrantType::RefreshToken {
+            match verdict {
+                Verdict::Refused => return self.refresh_rejected(op, error, now_ms),
+                // The last try never left: it is still to be had.
+                Verdict::NotSent if self.trust == Trust::LastTry => self.trust = Trust::InDoubt,
+                // The server saw the last try and failed: it is used up.
+                Verdict::Answered if self.trust == Trust::LastTry => self.kill_refresh_token(),
+                Verdict::NotSent | Verdict::Answered => {}
+                Verdict::MaybeConsumed => self.doubt_refresh_token(),
+            }
+            if self.refresh_token().is_none() && self.config.full_grant.is_none() {
+                return self.drop_dead_tokens(op, reauth_required(Some(&error)));
+            }
+        } else if verdict == Verdict::Refused {
+            return self.finish(op, Err(error));
+        }
+        if !error.retryable() {
+            return self.finish(op, Err(error));
+        }
         self.retry_or_fail(op, error, now_ms, jitter)
     }
 
     /// Hands over how `storage.save()` ended.
     pub fn on_saved(&mut self, op: &mut Operation, saved: Result<(), Error>, now_ms: f64) -> Step {
-        let phase = core::mem::replace(&mut op.phase, Phase::Finished);
-        match &saved {
-            Ok(()) => self.unsaved = false,
-            Err(error) => self.events.push_back(Event::Error(error.clone())),
+        if !matches!(op.phase, Phase::SavingLeftover | Phase::SavingNew { .. }) {
+            return self.out_of_order(op);
         }
-        match phase {
+        match saved {
+            Ok(()) => self.unsaved = false,
+            Err(error) => self.events.push_back(Event::Error(error)),
+        }
+        match core::mem::replace(&mut op.phase, Phase::Finished) {
             Phase::SavingLeftover => {
                 op.phase = Phase::Deciding;
                 self.advance(op, now_ms)
@@ -423,7 +466,11 @@ impl Machine {
     /// Continues after a [`Step::Sleep`].
     pub fn on_woke(&mut self, op: &mut Operation, now_ms: f64) -> Step {
         match op.phase {
-            Phase::Waiting { until_ms } if now_ms + 1.0 < until_ms => {
+            // Early (timers may fire a little early): sleep the rest, but never
+            // longer than the delay asked for, in case the clock jumped back.
+            Phase::Waiting { until_ms, delay_ms }
+                if now_ms + 1.0 < until_ms && until_ms - now_ms <= delay_ms as f64 =>
+            {
                 Step::Sleep((until_ms - now_ms) as u64)
             }
             Phase::Waiting { .. } => {
@@ -447,7 +494,7 @@ impl Machine {
                         self.tokens = None;
                         self.loaded = true;
                         self.unsaved = false;
-                        self.refresh_in_doubt = false;
+                        self.trust = Trust::Trusted;
                         op.phase = Phase::Clearing { then: Ok(()) };
                         return Step::Clear;
                     }
@@ -473,6 +520,9 @@ impl Machine {
 
     /// Hands out the held token, or picks the grant to request.
     fn decide(&mut self, op: &mut Operation, now_ms: f64) -> Step {
+        if self.disposed {
+            return self.finish(op, Err(Error::disposed()));
+        }
         if op.kind == OperationKind::Ensure {
             if let Some(set) = &self.tokens {
                 if set.is_fresh(now_ms, self.config.refresh_margin_ms) {
@@ -481,23 +531,19 @@ impl Machine {
                 }
             }
         }
-        if self.disposed {
-            return self.finish(op, Err(Error::disposed()));
-        }
         let refresh_token = self
             .tokens
             .as_ref()
             .and_then(|set| set.refresh_token.as_ref());
         let request = match (refresh_token, &self.config.full_grant) {
-            (Some(token), _) => TokenRequest::new(&self.config, GrantRequest::Refresh(token)),
-            (None, Some(full)) => TokenRequest::new(&self.config, GrantRequest::Full(full)),
-            (None, None) => {
-                let error = Error::new(
-                    ErrorCode::ReauthRequired,
-                    "no usable refresh token and no client secret: sign in again or import a new refresh token",
-                );
-                return self.drop_dead_tokens(op, error);
+            (Some(token), _) => {
+                if self.trust == Trust::InDoubt {
+                    self.trust = Trust::LastTry;
+                }
+                TokenRequest::new(&self.config, GrantRequest::Refresh(token))
             }
+            (None, Some(full)) => TokenRequest::new(&self.config, GrantRequest::Full(full)),
+            (None, None) => return self.drop_dead_tokens(op, reauth_required(None)),
         };
         op.phase = Phase::Requesting {
             grant: request.grant,
@@ -511,14 +557,15 @@ impl Machine {
         let previous = self.tokens.take().and_then(|old| old.refresh_token);
         match (&set.refresh_token, previous) {
             // Rotated: the old one is spent for good.
-            (Some(_), Some(old)) => self.remember_spent(&old),
+            (Some(new), Some(old)) if *new != old => self.remember_spent(&old),
+            (Some(_), Some(_)) => {}
             // No new refresh token: per RFC 6749 section 6 the old one stays
             // valid, so it is kept rather than wiped (badgateway #161).
             (None, Some(old)) => set.refresh_token = Some(old),
             (_, None) => {}
         }
         self.tokens = Some(set);
-        self.refresh_in_doubt = false;
+        self.trust = Trust::Trusted;
         self.unsaved = true;
         self.last_grant = Some(grant);
         self.grants += 1;
@@ -541,16 +588,7 @@ impl Machine {
             op.phase = Phase::Deciding;
             return self.decide(op, now_ms);
         }
-        let status = error.status();
-        let mut reauth = Error::new(
-            ErrorCode::ReauthRequired,
-            "the refresh token was refused and there is no client secret: sign in again or import a new refresh token",
-        )
-        .with_description(error.description().map(str::to_owned));
-        if let Some(status) = status {
-            reauth = reauth.with_status(status);
-        }
-        self.drop_dead_tokens(op, reauth)
+        self.drop_dead_tokens(op, reauth_required(Some(&error)))
     }
 
     /// Forgets tokens that can no longer be renewed, clears storage, then
@@ -583,6 +621,7 @@ impl Machine {
         op.retries += 1;
         op.phase = Phase::Waiting {
             until_ms: now_ms + delay as f64,
+            delay_ms: delay,
         };
         Step::Sleep(delay)
     }
@@ -599,15 +638,10 @@ impl Machine {
                 );
             }
         }
-        if let Some(old) = self.tokens.take().and_then(|old| old.refresh_token) {
-            if set.refresh_token.as_ref() != Some(&old) {
-                self.remember_spent(&old);
-            }
-        }
         self.tokens = Some(set);
         self.loaded = true;
         self.unsaved = true;
-        self.refresh_in_doubt = false;
+        self.trust = Trust::Trusted;
         self.last_grant = None;
         op.phase = Phase::SavingNew {
             source: Source::Import,
@@ -620,44 +654,35 @@ impl Machine {
     }
 
     /// Takes a set read from storage, unless it belongs to another client or
-    /// server, or carries a refresh token known to be spent.
+    /// server. Storage is read once, before any token is held, so there is
+    /// nothing to compare it with.
     fn adopt_stored(&mut self, stored: StoredTokenSet) {
         if stored.client_id != self.config.client_id || stored.base_url != self.config.base_url {
             return;
         }
-        if stored
-            .tokens
-            .refresh_token
-            .as_ref()
-            .is_some_and(|token| self.is_spent(token))
-        {
-            return;
-        }
-        let newer = self
-            .tokens
-            .as_ref()
-            .is_none_or(|held| stored.tokens.obtained_at_ms > held.obtained_at_ms);
-        if newer {
-            self.events.push_back(Event::Refreshed {
-                grant: None,
-                expires_at_ms: stored.tokens.expires_at_ms,
-                source: Source::Storage,
-            });
-            self.tokens = Some(stored.tokens);
-            self.refresh_in_doubt = false;
-        }
+        self.events.push_back(Event::Refreshed {
+            grant: None,
+            expires_at_ms: stored.tokens.expires_at_ms,
+            source: Source::Storage,
+        });
+        self.tokens = Some(stored.tokens);
+        self.trust = Trust::Trusted;
     }
 
     /// The server may have consumed the refresh token without our seeing the
     /// answer. With a secret a full grant is always safe, so the token is
     /// dropped; without one it is the only way back, so it may be tried once
-    /// more, and a second doubt drops it.
+    /// more, and doubt about that last try drops it.
     fn doubt_refresh_token(&mut self) {
-        if self.config.full_grant.is_some() || self.refresh_in_doubt {
+        if self.config.full_grant.is_some() || self.trust == Trust::LastTry {
             self.kill_refresh_token();
         } else {
-            self.refresh_in_doubt = true;
+            self.trust = Trust::InDoubt;
         }
+    }
+
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.tokens.as_ref()?.refresh_token.as_ref()
     }
 
     fn kill_refresh_token(&mut self) {
@@ -669,7 +694,7 @@ impl Machine {
             self.remember_spent(&token);
             self.unsaved = true;
         }
-        self.refresh_in_doubt = false;
+        self.trust = Trust::Trusted;
     }
 
     fn remember_spent(&mut self, token: &RefreshToken) {
@@ -706,5 +731,20 @@ impl Machine {
                 "internal error: token operation driven out of order",
             )),
         )
+    }
+}
+
+/// The error of a client that has no way left to get a token: no usable
+/// refresh token and no secret for a full grant. Carries the status and
+/// description of the answer that killed the refresh token, if one did.
+fn reauth_required(cause: Option<&Error>) -> Error {
+    let error = Error::new(
+        ErrorCode::ReauthRequired,
+        "no usable refresh token and no client secret: sign in again or import a new refresh token",
+    )
+    .with_description(cause.and_then(|cause| cause.description().map(str::to_owned)));
+    match cause.and_then(Error::status) {
+        Some(status) => error.with_status(status),
+        None => error,
     }
 }
