@@ -238,22 +238,22 @@ impl Config {
             "refreshMarginSeconds",
             options.refresh_margin_seconds,
             DEFAULT_REFRESH_MARGIN_SECONDS,
-            0.0,
-            86_400.0,
+            0,
+            86_400,
         )?;
         let timeout_ms = number(
             "timeoutMs",
             options.timeout_ms,
             DEFAULT_TIMEOUT_MS,
-            1.0,
-            600_000.0,
+            1,
+            600_000,
         )?;
         let max_retries = number(
             "maxRetries",
             options.max_retries,
             DEFAULT_MAX_RETRIES,
-            0.0,
-            10.0,
+            0,
+            10,
         )?;
         if max_retries.fract() != 0.0 {
             return Err(Error::invalid_config(
@@ -346,15 +346,17 @@ fn full_grant(
     }
 }
 
+/// Reads a numeric option within `min..=max` (whole numbers, so the message
+/// formats integers: float formatting would add kilobytes to the wasm).
 fn number(
     option: &str,
     value: Option<f64>,
     default: f64,
-    min: f64,
-    max: f64,
+    min: u32,
+    max: u32,
 ) -> Result<f64, Error> {
     let value = value.unwrap_or(default);
-    if !value.is_finite() || value < min || value > max {
+    if !value.is_finite() || value < f64::from(min) || value > f64::from(max) {
         return Err(Error::invalid_config(
             option,
             &format!("must be a number from {min} to {max}"),
