@@ -23,7 +23,7 @@ use crate::js::object::{get, is_plain_object, optional_number, optional_string, 
 use crate::js::storage::Storage;
 use crate::js::{http, options, timer};
 use js_sys::{Function, Object, Promise};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -43,12 +43,21 @@ enum LaneUse {
     Exclusive,
 }
 
+/// The operation that holds the lane, or the last one queued on it.
+#[derive(Clone)]
+struct Lane {
+    id: u64,
+    usage: LaneUse,
+    promise: Promise,
+}
+
 struct Shared {
     machine: RefCell<Machine>,
     fetch: Option<Function>,
     storage: Storage,
     listeners: Listeners,
-    lane: RefCell<Option<(LaneUse, Promise)>>,
+    lane: RefCell<Option<Lane>>,
+    next_lane_id: Cell<u64>,
 }
 
 #[wasm_bindgen]
@@ -70,6 +79,7 @@ impl TokenManager {
                     on_error: settings.on_error,
                 },
                 lane: RefCell::new(None),
+                next_lane_id: Cell::new(0),
             }),
         })
     }
@@ -79,8 +89,10 @@ impl TokenManager {
     /// refreshing or granting as needed.
     #[wasm_bindgen(js_name = getAccessToken)]
     pub fn get_access_token(&self) -> Promise {
-        if let Some(token) = self.shared.machine.borrow().fresh_token(now_ms()) {
-            return Promise::resolve(&JsValue::from_str(token.secret()));
+        if self.shared.lane.borrow().is_none() {
+            if let Some(token) = self.shared.machine.borrow().fresh_token(now_ms()) {
+                return Promise::resolve(&JsValue::from_str(token.secret()));
+            }
         }
         let shared = self.shared.clone();
         future_to_promise(async move { shared.run(OperationKind::Ensure).await })
@@ -99,25 +111,15 @@ impl TokenManager {
     /// `getAccessToken()` refreshes. Saved through storage like any new set.
     #[wasm_bindgen(js_name = importTokens)]
     pub fn import_tokens(&self, tokens: JsValue) -> Promise {
-        let shared = self.shared.clone();
-        future_to_promise(async move {
-            let set = imported_set(&tokens).map_err(|error| to_js(&error))?;
-            shared
-                .run(OperationKind::Import(set))
-                .await
-                .map(|_| JsValue::UNDEFINED)
-        })
+        match imported_set(&tokens) {
+            Ok(set) => self.shared.queue_exclusive(OperationKind::Import(set)),
+            Err(error) => Promise::reject(&to_js(&error)),
+        }
     }
 
     /// Forgets the tokens, in memory and in storage (logout).
     pub fn clear(&self) -> Promise {
-        let shared = self.shared.clone();
-        future_to_promise(async move {
-            shared
-                .run(OperationKind::Clear)
-                .await
-                .map(|_| JsValue::UNDEFINED)
-        })
+        self.shared.queue_exclusive(OperationKind::Clear)
     }
 
     /// `{ state, expiresAt, hasRefreshToken, lastGrant }`, with no I/O.
@@ -125,7 +127,8 @@ impl TokenManager {
     /// `expired`, `refreshing`, `disposed`. Never holds a token.
     pub fn info(&self) -> JsValue {
         let info = self.shared.machine.borrow().info(now_ms());
-        let busy = matches!(&*self.shared.lane.borrow(), Some((LaneUse::Token, _)));
+        let busy =
+            matches!(&*self.shared.lane.borrow(), Some(lane) if lane.usage == LaneUse::Token);
         let state = match info.state {
             crate::core::machine::TokenState::Disposed => "disposed",
             _ if busy => "refreshing",
@@ -162,45 +165,74 @@ impl TokenManager {
 }
 
 impl Shared {
-    /// Runs `kind` on the lane, joining an in-flight token operation where
-    /// that gives the caller what it asked for.
+    /// Runs a token operation (`Ensure` or `Force`): waits out import and
+    /// clear, joins a token operation in flight where that gives the caller
+    /// what it asked for, and otherwise takes the lane.
     async fn run(self: Rc<Self>, kind: OperationKind) -> Result<JsValue, JsValue> {
-        let token_operation = matches!(kind, OperationKind::Ensure | OperationKind::Force);
         let grants_before = self.machine.borrow().grant_count();
         loop {
             if self.machine.borrow().is_disposed() {
                 return Err(to_js(&Error::disposed()));
             }
-            if kind == OperationKind::Ensure {
-                if let Some(token) = self.machine.borrow().fresh_token(now_ms()) {
-                    return Ok(JsValue::from_str(token.secret()));
-                }
-            }
-            let busy = self.lane.borrow().clone();
-            let Some((holder, promise)) = busy else { break };
-            let result = JsFuture::from(promise).await;
+            let current = self.lane.borrow().clone();
+            let Some(lane) = current else { break };
+            let result = JsFuture::from(lane.promise).await;
             // A token caller shares the outcome of the token operation it
             // waited for; `refresh()` only if that one made a new grant.
-            if token_operation && holder == LaneUse::Token {
+            if lane.usage == LaneUse::Token {
                 let granted = self.machine.borrow().grant_count() > grants_before;
                 if kind == OperationKind::Ensure || granted {
                     return result;
                 }
             }
         }
-        let lane_use = if token_operation {
-            LaneUse::Token
-        } else {
-            LaneUse::Exclusive
-        };
+        if kind == OperationKind::Ensure {
+            if let Some(token) = self.machine.borrow().fresh_token(now_ms()) {
+                return Ok(JsValue::from_str(token.secret()));
+            }
+        }
+        JsFuture::from(self.take_lane(kind, LaneUse::Token, None)).await
+    }
+
+    /// Queues `importTokens` or `clear` behind whatever holds the lane, at
+    /// once: a `getAccessToken()` called right after sees the lane taken and
+    /// waits, instead of handing out the token being replaced.
+    fn queue_exclusive(self: &Rc<Self>, kind: OperationKind) -> Promise {
+        let previous = self.lane.borrow().as_ref().map(|lane| lane.promise.clone());
+        let promise = self.clone().take_lane(kind, LaneUse::Exclusive, previous);
+        // Resolves to undefined: the operation's token is not the caller's business.
+        future_to_promise(async move { JsFuture::from(promise).await.map(|_| JsValue::UNDEFINED) })
+    }
+
+    /// Starts `kind` on the lane (after `previous` settles, if given) and
+    /// registers it synchronously. The lane is released when the operation
+    /// ends, unless another one was queued meanwhile.
+    fn take_lane(
+        self: Rc<Self>,
+        kind: OperationKind,
+        usage: LaneUse,
+        previous: Option<Promise>,
+    ) -> Promise {
+        let id = self.next_lane_id.get() + 1;
+        self.next_lane_id.set(id);
         let driver = self.clone();
         let promise = future_to_promise(async move {
+            if let Some(previous) = previous {
+                let _ = JsFuture::from(previous).await;
+            }
             let result = driver.drive(Operation::new(kind)).await;
-            *driver.lane.borrow_mut() = None;
+            let mut lane = driver.lane.borrow_mut();
+            if lane.as_ref().is_some_and(|lane| lane.id == id) {
+                *lane = None;
+            }
             result
         });
-        *self.lane.borrow_mut() = Some((lane_use, promise.clone()));
-        JsFuture::from(promise).await
+        *self.lane.borrow_mut() = Some(Lane {
+            id,
+            usage,
+            promise: promise.clone(),
+        });
+        promise
     }
 
     /// Performs the steps of one operation until it is done.

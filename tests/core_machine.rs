@@ -1576,3 +1576,90 @@ fn an_unexpected_non_4xx_status_on_a_refresh_does_not_destroy_the_refresh_token(
     assert_eq!(error.code(), ErrorCode::MalformedResponse);
     assert!(h.machine.info(h.now).has_refresh_token);
 }
+
+// ---------------------------------------------------------------------------
+// Early renewal: a failure inside the margin does not take a valid token away
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_failed_early_renewal_hands_out_the_valid_token_reports_the_error_and_backs_off() {
+    let mut h = Harness::with_secret();
+    h.grant_from_empty_storage("at-1", Some("rt-1"), 3600.0);
+    // Inside the five-minute margin, 100 s before expiry.
+    h.advance(3500.0 * 1000.0);
+    assert_eq!(h.fresh_token(), None);
+
+    let (mut op, step) = h.start(OperationKind::Ensure);
+    assert_eq!(expect_send(step).body.secret(), refresh_body("rt-1"));
+    let step = h.answer(&mut op, bare_status(503, None));
+    assert_eq!(
+        expect_token(step),
+        "at-1",
+        "no retry loop: the valid token comes back at once"
+    );
+    let events = h.events();
+    assert!(
+        matches!(events.as_slice(), [Event::Error(error)] if error.code() == ErrorCode::ServerError),
+        "{events:?}"
+    );
+
+    // During the backoff the held token is served with no request at all.
+    let backoff = backoff_ms(0, JITTER) as f64;
+    assert_eq!(h.fresh_token().as_deref(), Some("at-1"));
+    let (_op, step) = h.start(OperationKind::Ensure);
+    assert_eq!(expect_token(step), "at-1");
+    assert_eq!(h.sends, 2);
+
+    // After it, the renewal is tried again, and a success replaces the token.
+    h.advance(backoff);
+    assert_eq!(h.fresh_token(), None);
+    let (mut op, step) = h.start(OperationKind::Ensure);
+    assert_eq!(expect_send(step).body.secret(), refresh_body("rt-1"));
+    expect_save(h.answer(&mut op, tokens("at-2", Some("rt-2"), 3600.0)));
+    assert_eq!(expect_token(h.saved(&mut op, Ok(()))), "at-2");
+}
+
+#[test]
+fn a_failed_renewal_of_an_expired_token_still_fails_after_its_retries() {
+    let mut h = Harness::new(Options {
+        max_retries: Some(1.0),
+        ..options_with_secret()
+    });
+    h.grant_from_empty_storage("at-1", Some("rt-1"), 3600.0);
+    h.advance(3601.0 * 1000.0);
+    let (mut op, step) = h.start(OperationKind::Ensure);
+    expect_send(step);
+    let ms = expect_sleep(h.answer(&mut op, bare_status(503, None)));
+    h.advance(ms as f64);
+    expect_send(h.woke(&mut op));
+    let error = expect_error(h.answer(&mut op, bare_status(503, None)));
+    assert_eq!(error.code(), ErrorCode::ServerError);
+}
+
+#[test]
+fn a_forced_refresh_reports_its_failure_even_while_a_token_is_valid() {
+    let mut h = Harness::new(Options {
+        max_retries: Some(0.0),
+        ..options_with_secret()
+    });
+    h.grant_from_empty_storage("at-1", Some("rt-1"), 3600.0);
+    let (mut op, step) = h.start(OperationKind::Force);
+    expect_send(step);
+    let error = expect_error(h.answer(&mut op, bare_status(500, None)));
+    assert_eq!(error.code(), ErrorCode::ServerError);
+}
+
+#[test]
+fn clear_forgets_the_last_grant() {
+    let mut h = Harness::with_secret();
+    h.grant_from_empty_storage("at-1", Some("rt-1"), 3600.0);
+    assert_eq!(
+        h.machine.info(h.now).last_grant,
+        Some(GrantType::ClientCredentials)
+    );
+    let (mut op, step) = h.start(OperationKind::Clear);
+    expect_clear(step);
+    expect_done_empty(h.cleared(&mut op, Ok(())));
+    let info = h.machine.info(h.now);
+    assert_eq!((info.state, info.last_grant), (TokenState::Empty, None));
+}

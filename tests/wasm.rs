@@ -11,7 +11,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-const GOOD_BODY: &str = r#"{"token_type":"bearer","access_token":"at-1","refresh_token":"rt-1","expires_in":3600}"#;
+const GOOD_BODY: &str =
+    r#"{"token_type":"bearer","access_token":"at-1","refresh_token":"rt-1","expires_in":3600}"#;
 
 fn get(target: &JsValue, key: &str) -> JsValue {
     Reflect::get(target, &JsValue::from_str(key)).unwrap()
@@ -28,15 +29,25 @@ fn fake_fetch(calls: &Array, status: u16, body: &str) -> Function {
         "return (url, init) => { calls.push({ url, init }); \
          return Promise.resolve({ status, headers: { get: () => null }, text: () => Promise.resolve(body) }); };",
     );
-    make.call3(&JsValue::UNDEFINED, calls, &JsValue::from(status), &JsValue::from_str(body))
-        .unwrap()
-        .unchecked_into()
+    make.call3(
+        &JsValue::UNDEFINED,
+        calls,
+        &JsValue::from(status),
+        &JsValue::from_str(body),
+    )
+    .unwrap()
+    .unchecked_into()
 }
 
 fn options(pairs: &[(&str, JsValue)]) -> JsValue {
     let object = Object::new();
     Reflect::set(&object, &"clientId".into(), &"client-1".into()).unwrap();
-    Reflect::set(&object, &"baseUrl".into(), &"https://echo.example.edu/".into()).unwrap();
+    Reflect::set(
+        &object,
+        &"baseUrl".into(),
+        &"https://echo.example.edu/".into(),
+    )
+    .unwrap();
     for (key, value) in pairs {
         Reflect::set(&object, &JsValue::from_str(key), value).unwrap();
     }
@@ -48,9 +59,19 @@ async fn settle(promise: Promise) -> Result<JsValue, JsValue> {
 }
 
 fn assert_token_error(error: &JsValue, code: &str) {
-    assert!(error.is_instance_of::<js_sys::Error>(), "not an Error: {error:?}");
-    assert_eq!(get(error, "name").as_string().as_deref(), Some("TokenError"));
-    assert_eq!(get(error, "code").as_string().as_deref(), Some(code), "{error:?}");
+    assert!(
+        error.is_instance_of::<js_sys::Error>(),
+        "not an Error: {error:?}"
+    );
+    assert_eq!(
+        get(error, "name").as_string().as_deref(),
+        Some("TokenError")
+    );
+    assert_eq!(
+        get(error, "code").as_string().as_deref(),
+        Some(code),
+        "{error:?}"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -63,7 +84,9 @@ fn constructor_rejects_bad_options_naming_them() {
         (options(&[("storage", Object::new().into())]), "`storage`"),
     ];
     for (options, option) in cases {
-        let error = TokenManager::new(options).err().expect("constructor should throw");
+        let error = TokenManager::new(options)
+            .err()
+            .expect("constructor should throw");
         assert_token_error(&error, "invalid_config");
         let message = get(&error, "message").as_string().unwrap();
         assert!(message.contains(option), "{message} should name {option}");
@@ -93,12 +116,18 @@ async fn fetch_receives_a_form_post_with_the_secret_only_in_the_body() {
         get(&headers, "Content-Type").as_string().as_deref(),
         Some("application/x-www-form-urlencoded")
     );
-    assert_eq!(get(&headers, "Accept").as_string().as_deref(), Some("application/json"));
+    assert_eq!(
+        get(&headers, "Accept").as_string().as_deref(),
+        Some("application/json")
+    );
     assert_eq!(
         get(&init, "body").as_string().as_deref(),
         Some("grant_type=client_credentials&client_id=client-1&client_secret=s3cret%26%3D")
     );
-    assert!(get(&init, "signal").is_object(), "the request must be abortable");
+    assert!(
+        get(&init, "signal").is_object(),
+        "the request must be abortable"
+    );
 
     // Cached: a second call makes no request.
     settle(manager.get_access_token()).await.unwrap();
@@ -131,15 +160,33 @@ async fn storage_save_receives_the_documented_record_without_secrets() {
         .collect();
     assert_eq!(
         keys,
-        ["v", "accessToken", "refreshToken", "tokenType", "expiresAt", "obtainedAt", "clientId", "baseUrl"]
+        [
+            "v",
+            "accessToken",
+            "refreshToken",
+            "tokenType",
+            "expiresAt",
+            "obtainedAt",
+            "clientId",
+            "baseUrl"
+        ]
     );
     assert_eq!(get(&record, "v").as_f64(), Some(1.0));
-    assert_eq!(get(&record, "refreshToken").as_string().as_deref(), Some("rt-1"));
-    assert_eq!(get(&record, "baseUrl").as_string().as_deref(), Some("https://echo.example.edu"));
+    assert_eq!(
+        get(&record, "refreshToken").as_string().as_deref(),
+        Some("rt-1")
+    );
+    assert_eq!(
+        get(&record, "baseUrl").as_string().as_deref(),
+        Some("https://echo.example.edu")
+    );
     let expires_at = get(&record, "expiresAt").as_f64().unwrap();
     let obtained_at = get(&record, "obtainedAt").as_f64().unwrap();
     assert_eq!(expires_at - obtained_at, 3_600_000.0);
-    let json = js_sys::JSON::stringify(&record).unwrap().as_string().unwrap();
+    let json = js_sys::JSON::stringify(&record)
+        .unwrap()
+        .as_string()
+        .unwrap();
     assert!(!json.contains("s3cret"), "{json}");
 }
 
@@ -156,7 +203,10 @@ async fn a_refused_grant_rejects_with_code_status_and_description() {
     assert_token_error(&error, "invalid_client");
     assert_eq!(get(&error, "status").as_f64(), Some(401.0));
     assert_eq!(get(&error, "retryable").as_bool(), Some(false));
-    assert_eq!(get(&error, "description").as_string().as_deref(), Some("unknown client"));
+    assert_eq!(
+        get(&error, "description").as_string().as_deref(),
+        Some("unknown client")
+    );
     let message = get(&error, "message").as_string().unwrap();
     assert!(!message.contains("wrong"), "{message}");
     assert_eq!(calls.length(), 1, "a refused grant is not retried");
@@ -164,7 +214,12 @@ async fn a_refused_grant_rejects_with_code_status_and_description() {
 
 #[wasm_bindgen_test]
 async fn whatever_a_fetch_throws_becomes_a_network_error() {
-    for thrown in ["throw 'plain string'", "throw undefined", "throw new Proxy({}, {})", "return null"] {
+    for thrown in [
+        "throw 'plain string'",
+        "throw undefined",
+        "throw new Proxy({}, {})",
+        "return null",
+    ] {
         let fetch = js_fn("", thrown);
         let manager = TokenManager::new(options(&[
             ("clientSecret", "s".into()),
@@ -174,7 +229,10 @@ async fn whatever_a_fetch_throws_becomes_a_network_error() {
         .unwrap();
         let error = settle(manager.get_access_token()).await.unwrap_err();
         let code = get(&error, "code").as_string().unwrap();
-        assert!(code == "network" || code == "malformed_response", "{thrown}: {code}");
+        assert!(
+            code == "network" || code == "malformed_response",
+            "{thrown}: {code}"
+        );
         // Still usable: the next call fails the same way instead of crashing the instance.
         assert!(settle(manager.get_access_token()).await.is_err());
     }
@@ -182,7 +240,12 @@ async fn whatever_a_fetch_throws_becomes_a_network_error() {
 
 #[wasm_bindgen_test]
 async fn storage_garbage_and_throws_become_storage_errors() {
-    for load in ["return 'garbage'", "return { v: 2 }", "throw new Error('disk on fire')", "return Promise.reject(7)"] {
+    for load in [
+        "return 'garbage'",
+        "return { v: 2 }",
+        "throw new Error('disk on fire')",
+        "return Promise.reject(7)",
+    ] {
         let storage = js_fn("load", "return { load, save() {}, clear() {} };")
             .call1(&JsValue::UNDEFINED, &js_fn("", load))
             .unwrap();
@@ -195,7 +258,11 @@ async fn storage_garbage_and_throws_become_storage_errors() {
         .unwrap();
         let error = settle(manager.get_access_token()).await.unwrap_err();
         assert_token_error(&error, "storage");
-        assert_eq!(calls.length(), 0, "{load}: no grant while storage is unreadable");
+        assert_eq!(
+            calls.length(),
+            0,
+            "{load}: no grant while storage is unreadable"
+        );
     }
 }
 
@@ -208,10 +275,19 @@ async fn disposed_managers_reject_and_stringify_without_secrets() {
     ]))
     .unwrap();
     settle(manager.get_access_token()).await.unwrap();
-    let json = js_sys::JSON::stringify(&manager.to_json()).unwrap().as_string().unwrap();
-    assert!(!json.contains("s3cret") && !json.contains("at-1") && !json.contains("rt-1"), "{json}");
+    let json = js_sys::JSON::stringify(&manager.to_json())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(
+        !json.contains("s3cret") && !json.contains("at-1") && !json.contains("rt-1"),
+        "{json}"
+    );
     manager.dispose();
     let error = settle(manager.get_access_token()).await.unwrap_err();
     assert_token_error(&error, "disposed");
-    assert_eq!(get(&manager.info(), "state").as_string().as_deref(), Some("disposed"));
+    assert_eq!(
+        get(&manager.info(), "state").as_string().as_deref(),
+        Some("disposed")
+    );
 }

@@ -211,6 +211,8 @@ pub struct Machine {
     loaded: bool,
     unsaved: bool,
     trust: Trust,
+    renewal_failures: u32,
+    renew_not_before_ms: f64,
     spent: VecDeque<u64>,
     last_grant: Option<GrantType>,
     grants: u64,
@@ -227,6 +229,8 @@ impl Machine {
             loaded: false,
             unsaved: false,
             trust: Trust::Trusted,
+            renewal_failures: 0,
+            renew_not_before_ms: 0.0,
             spent: VecDeque::new(),
             last_grant: None,
             grants: 0,
@@ -248,10 +252,18 @@ impl Machine {
         if self.disposed || !self.loaded || self.unsaved {
             return None;
         }
-        self.tokens
-            .as_ref()
-            .filter(|set| set.is_fresh(now_ms, self.config.refresh_margin_ms))
-            .map(|set| &set.access_token)
+        self.servable_token(now_ms)
+    }
+
+    /// The held access token if it may be handed out without renewal at
+    /// `now_ms`: it is fresh, or an early renewal failed a moment ago and the
+    /// token has not expired yet (the renewal is then retried after a backoff,
+    /// not on every call).
+    fn servable_token(&self, now_ms: f64) -> Option<&AccessToken> {
+        let set = self.tokens.as_ref()?;
+        let fresh = set.is_fresh(now_ms, self.config.refresh_margin_ms);
+        let cooling_down = now_ms < self.renew_not_before_ms && set.is_fresh(now_ms, 0);
+        (fresh || cooling_down).then_some(&set.access_token)
     }
 
     /// How many grants the token endpoint has answered with a token set.
@@ -407,11 +419,14 @@ impl Machine {
             if self.refresh_token().is_none() && self.config.full_grant.is_none() {
                 return self.drop_dead_tokens(op, reauth_required(Some(&error)));
             }
-        } else if verdict == Verdict::Refused {
-            return self.finish(op, Err(error));
         }
-        if !error.retryable() {
-            return self.finish(op, Err(error));
+        let renewing_early = op.kind == OperationKind::Ensure
+            && self
+                .tokens
+                .as_ref()
+                .is_some_and(|set| set.is_fresh(now_ms, 0));
+        if verdict == Verdict::Refused || !error.retryable() || renewing_early {
+            return self.fail(op, error, now_ms, jitter);
         }
         self.retry_or_fail(op, error, now_ms, jitter)
     }
@@ -494,7 +509,8 @@ impl Machine {
                         self.tokens = None;
                         self.loaded = true;
                         self.unsaved = false;
-                        self.trust = Trust::Trusted;
+                        self.last_grant = None;
+                        self.renewed();
                         op.phase = Phase::Clearing { then: Ok(()) };
                         return Step::Clear;
                     }
@@ -524,11 +540,9 @@ impl Machine {
             return self.finish(op, Err(Error::disposed()));
         }
         if op.kind == OperationKind::Ensure {
-            if let Some(set) = &self.tokens {
-                if set.is_fresh(now_ms, self.config.refresh_margin_ms) {
-                    let token = set.access_token.clone();
-                    return self.finish(op, Ok(Some(token)));
-                }
+            if let Some(token) = self.servable_token(now_ms) {
+                let token = token.clone();
+                return self.finish(op, Ok(Some(token)));
             }
         }
         let refresh_token = self
@@ -565,7 +579,7 @@ impl Machine {
             (_, None) => {}
         }
         self.tokens = Some(set);
-        self.trust = Trust::Trusted;
+        self.renewed();
         self.unsaved = true;
         self.last_grant = Some(grant);
         self.grants += 1;
@@ -597,6 +611,7 @@ impl Machine {
         self.kill_refresh_token();
         self.tokens = None;
         self.unsaved = false;
+        self.last_grant = None;
         op.phase = Phase::Clearing { then: Err(error) };
         Step::Clear
     }
@@ -609,12 +624,12 @@ impl Machine {
         jitter: f64,
     ) -> Step {
         if op.retries >= self.config.max_retries {
-            return self.finish(op, Err(error));
+            return self.fail(op, error, now_ms, jitter);
         }
         let mut delay = backoff_ms(op.retries, jitter);
         if let Some(asked) = error.retry_after_ms() {
             if asked > MAX_RETRY_AFTER_MS {
-                return self.finish(op, Err(error));
+                return self.fail(op, error, now_ms, jitter);
             }
             delay = delay.max(asked);
         }
@@ -624,6 +639,31 @@ impl Machine {
             delay_ms: delay,
         };
         Step::Sleep(delay)
+    }
+
+    /// Ends `op` with `error`, unless it only renewed early: then the held,
+    /// unexpired token is handed out, the error goes to `onError`, and the
+    /// renewal is tried again after a backoff (or the server's Retry-After).
+    fn fail(&mut self, op: &mut Operation, error: Error, now_ms: f64, jitter: f64) -> Step {
+        let held = match &self.tokens {
+            Some(set) if op.kind == OperationKind::Ensure && set.is_fresh(now_ms, 0) => {
+                set.access_token.clone()
+            }
+            _ => return self.finish(op, Err(error)),
+        };
+        let delay =
+            backoff_ms(self.renewal_failures, jitter).max(error.retry_after_ms().unwrap_or(0));
+        self.renewal_failures = self.renewal_failures.saturating_add(1);
+        self.renew_not_before_ms = now_ms + delay as f64;
+        self.events.push_back(Event::Error(error));
+        self.finish(op, Ok(Some(held)))
+    }
+
+    /// Forgets when a failed early renewal may be retried: a new set is held.
+    fn renewed(&mut self) {
+        self.renewal_failures = 0;
+        self.renew_not_before_ms = 0.0;
+        self.trust = Trust::Trusted;
     }
 
     fn import(&mut self, op: &mut Operation, set: TokenSet) -> Step {
@@ -641,7 +681,7 @@ impl Machine {
         self.tokens = Some(set);
         self.loaded = true;
         self.unsaved = true;
-        self.trust = Trust::Trusted;
+        self.renewed();
         self.last_grant = None;
         op.phase = Phase::SavingNew {
             source: Source::Import,
@@ -666,7 +706,7 @@ impl Machine {
             source: Source::Storage,
         });
         self.tokens = Some(stored.tokens);
-        self.trust = Trust::Trusted;
+        self.renewed();
     }
 
     /// The server may have consumed the refresh token without our seeing the

@@ -105,6 +105,9 @@ fn request_init(request: &TokenRequest, controller: Option<&AbortController>) ->
     set(&init, "headers", &headers);
     set(&init, "body", &JsValue::from_str(request.body.secret()));
     set(&init, "cache", &JsValue::from_str("no-store"));
+    // Never follow a redirect: it would re-send the secret or refresh token
+    // in the body to wherever the Location points, https or not.
+    set(&init, "redirect", &JsValue::from_str("manual"));
     if let Some(controller) = controller {
         set(&init, "signal", &controller.signal());
     }

@@ -182,7 +182,10 @@ pub fn record_from_js(value: &JsValue) -> Result<StoredTokenSet, &'static str> {
         tokens: TokenSet {
             access_token: AccessToken::new(text("accessToken")?),
             refresh_token,
-            token_type: text("tokenType")?,
+            token_type: text("tokenType")
+                .ok()
+                .filter(|kind| kind.eq_ignore_ascii_case("bearer"))
+                .ok_or("tokenType")?,
             expires_at_ms: time("expiresAt")?,
             obtained_at_ms: time("obtainedAt")?,
         },
