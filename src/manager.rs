@@ -10,7 +10,16 @@
 //! another: however many call at once, the token endpoint sees one grant
 //! (badgateway's single-flight refresh). `importTokens` and `clear` wait for
 //! the lane to be free, then take it.
+//!
+//! With `autoRefresh`, one owned timer waits for the core's
+//! [`poll_timeout`](Machine::poll_timeout) and runs a `Scheduled` renewal on
+//! the same lane; wake-ups (tab shown, network back) check it at once, since
+//! timers pause in sleep. Timer and listeners hold only a weak reference, are
+//! replaced after every operation and dropped by `dispose()` or when the
+//! manager is freed; the Node timer is `unref`ed so it never keeps a script
+//! alive.
 
+use crate::core::api::{after_api_response, ApiDecision};
 use crate::core::config::Config;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::machine::{Machine, Operation, OperationKind, Step};
@@ -21,10 +30,12 @@ use crate::js::error::to_js;
 use crate::js::events::Listeners;
 use crate::js::object::{get, is_plain_object, optional_number, optional_string, set};
 use crate::js::storage::Storage;
-use crate::js::{http, options, timer};
+use crate::js::timer::Timeout;
+use crate::js::wake::WakeListeners;
+use crate::js::{api, http, options, timer};
 use js_sys::{Function, Object, Promise};
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
@@ -58,7 +69,14 @@ struct Shared {
     listeners: Listeners,
     lane: RefCell<Option<Lane>>,
     next_lane_id: Cell<u64>,
+    auto_refresh: bool,
+    timer: RefCell<Option<Timeout>>,
+    wake: RefCell<Option<WakeListeners>>,
 }
+
+/// The longest single timer: `setTimeout` fires at once for delays over
+/// 2^31 - 1 ms, so longer waits are taken in steps.
+const MAX_TIMER_MS: f64 = 86_400_000.0;
 
 #[wasm_bindgen]
 impl TokenManager {
@@ -69,19 +87,25 @@ impl TokenManager {
     pub fn new(options: JsValue) -> Result<TokenManager, JsValue> {
         let settings = options::read(&options).map_err(|error| to_js(&error))?;
         let config = Config::new(settings.options).map_err(|error| to_js(&error))?;
-        Ok(Self {
-            shared: Rc::new(Shared {
-                machine: RefCell::new(Machine::new(config)),
-                fetch: settings.fetch,
-                storage: settings.storage,
-                listeners: Listeners {
-                    on_refresh: settings.on_refresh,
-                    on_error: settings.on_error,
-                },
-                lane: RefCell::new(None),
-                next_lane_id: Cell::new(0),
-            }),
-        })
+        let shared = Rc::new(Shared {
+            machine: RefCell::new(Machine::new(config)),
+            fetch: settings.fetch,
+            storage: settings.storage,
+            listeners: Listeners {
+                on_refresh: settings.on_refresh,
+                on_error: settings.on_error,
+            },
+            lane: RefCell::new(None),
+            next_lane_id: Cell::new(0),
+            auto_refresh: settings.auto_refresh,
+            timer: RefCell::new(None),
+            wake: RefCell::new(None),
+        });
+        if shared.auto_refresh {
+            let weak = Rc::downgrade(&shared);
+            *shared.wake.borrow_mut() = WakeListeners::install(move || wake_up(&weak));
+        }
+        Ok(Self { shared })
     }
 
     /// Resolves to a valid access token: the held one while more than the
@@ -161,6 +185,18 @@ impl TokenManager {
     /// further request is sent. A token set already received is still saved.
     pub fn dispose(&self) {
         self.shared.machine.borrow_mut().dispose();
+        self.shared.timer.borrow_mut().take();
+        self.shared.wake.borrow_mut().take();
+    }
+
+    /// Like `fetch(input, init)`, with `Authorization: Bearer <token>` added.
+    /// On a 401 it renews the token once and sends the request once more
+    /// (when its body can be replayed); a second 401, a 429 and every other
+    /// answer are returned as they are. Rejects with a `TokenError` when no
+    /// token can be had, and as `fetch` does when the request fails.
+    pub fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
+        let shared = self.shared.clone();
+        future_to_promise(async move { shared.authorized_fetch(input, init).await })
     }
 }
 
@@ -221,10 +257,13 @@ impl Shared {
                 let _ = JsFuture::from(previous).await;
             }
             let result = driver.drive(Operation::new(kind)).await;
-            let mut lane = driver.lane.borrow_mut();
-            if lane.as_ref().is_some_and(|lane| lane.id == id) {
-                *lane = None;
+            {
+                let mut lane = driver.lane.borrow_mut();
+                if lane.as_ref().is_some_and(|lane| lane.id == id) {
+                    *lane = None;
+                }
             }
+            driver.reschedule();
             result
         });
         *self.lane.borrow_mut() = Some(Lane {
@@ -233,6 +272,83 @@ impl Shared {
             promise: promise.clone(),
         });
         promise
+    }
+
+    /// Sends an API request with the bearer token; see `TokenManager::fetch`.
+    async fn authorized_fetch(
+        self: Rc<Self>,
+        input: JsValue,
+        init: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let request = api::new_request(&input, &init)?;
+        let spare = api::replay_copy(&request);
+        let fetch = http::resolve_fetch(self.fetch.as_ref())
+            .map_err(|detail| js_sys::TypeError::new(&detail))?;
+        let token = self.clone().run(OperationKind::Ensure).await?;
+        let response = api::send_with_token(&fetch, &request, &token).await?;
+        let decision = after_api_response(api::status(&response), 0, spare.is_some());
+        let (ApiDecision::RenewAndRetry, Some(spare)) = (decision, spare) else {
+            return Ok(response);
+        };
+        api::discard_body(&response);
+        // Renew only if the refused token is still the held one: a caller
+        // that raced us may have renewed it already.
+        let still_held = self
+            .machine
+            .borrow()
+            .held_access_token()
+            .is_some_and(|held| token.as_string().as_deref() == Some(held.secret()));
+        let kind = if still_held {
+            OperationKind::Force
+        } else {
+            OperationKind::Ensure
+        };
+        let token = self.clone().run(kind).await?;
+        api::send_with_token(&fetch, &spare, &token).await
+    }
+
+    /// Replaces the renewal timer with one for the core's next deadline (or
+    /// none). Where the runtime refuses a timer the manager stays lazy.
+    fn reschedule(self: &Rc<Self>) {
+        if !self.auto_refresh {
+            return;
+        }
+        let due = self.machine.borrow().poll_timeout();
+        let timer = due.and_then(|due| {
+            let delay = (due - now_ms()).clamp(0.0, MAX_TIMER_MS);
+            let weak = Rc::downgrade(self);
+            let timer = Timeout::new(delay, move || wake_up(&weak)).ok()?;
+            timer.unref();
+            Some(timer)
+        });
+        *self.timer.borrow_mut() = timer;
+    }
+
+    /// The timer fired or the page woke: renew now if the deadline has
+    /// passed, otherwise wait again. A renewal already on the lane will
+    /// reschedule when it ends.
+    fn on_wake(self: &Rc<Self>) {
+        if self.lane.borrow().is_some() {
+            return;
+        }
+        let due = self.machine.borrow().poll_timeout();
+        match due {
+            Some(due) if due <= now_ms() + 1.0 => {
+                self.timer.borrow_mut().take();
+                let renewal =
+                    self.clone()
+                        .take_lane(OperationKind::Scheduled, LaneUse::Token, None);
+                let shared = Rc::downgrade(self);
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Err(error) = JsFuture::from(renewal).await {
+                        if let Some(shared) = shared.upgrade() {
+                            shared.listeners.report(&error);
+                        }
+                    }
+                });
+            }
+            _ => self.reschedule(),
+        }
     }
 
     /// Performs the steps of one operation until it is done.
@@ -332,4 +448,11 @@ fn imported_set(tokens: &JsValue) -> Result<TokenSet, Error> {
         expires_at_ms: expires_at,
         obtained_at_ms: now,
     })
+}
+
+/// Timer and wake-up entry point: does nothing once the manager is gone.
+fn wake_up(shared: &Weak<Shared>) {
+    if let Some(shared) = shared.upgrade() {
+        shared.on_wake();
+    }
 }

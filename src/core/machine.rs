@@ -41,6 +41,12 @@ use std::collections::VecDeque;
 /// How many spent refresh-token fingerprints are remembered.
 const SPENT_MEMORY: usize = 32;
 
+/// The automatic renewal of a set fires up to this much before its refresh
+/// time (at most a tenth of the time until then), spread by a hash of the
+/// token, so that many clients given tokens at the same moment do not all
+/// renew at the same moment.
+pub const MAX_SCHEDULE_SPREAD_MS: f64 = 30_000.0;
+
 /// What the caller asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OperationKind {
@@ -48,6 +54,10 @@ pub enum OperationKind {
     Ensure,
     /// A new access token now (`refresh`).
     Force,
+    /// The automatic renewal (`autoRefresh`), run when [`Machine::poll_timeout`]
+    /// says: renews the held set once its scheduled time has come, and
+    /// otherwise behaves like `Ensure`.
+    Scheduled,
     /// Adopt tokens obtained elsewhere (`importTokens`).
     Import(TokenSet),
     /// Forget all tokens (`clear`).
@@ -213,6 +223,7 @@ pub struct Machine {
     trust: Trust,
     renewal_failures: u32,
     renew_not_before_ms: f64,
+    renewal_stopped: bool,
     spent: VecDeque<u64>,
     last_grant: Option<GrantType>,
     grants: u64,
@@ -231,6 +242,7 @@ impl Machine {
             trust: Trust::Trusted,
             renewal_failures: 0,
             renew_not_before_ms: 0.0,
+            renewal_stopped: false,
             spent: VecDeque::new(),
             last_grant: None,
             grants: 0,
@@ -264,6 +276,51 @@ impl Machine {
         let fresh = set.is_fresh(now_ms, self.config.refresh_margin_ms);
         let cooling_down = now_ms < self.renew_not_before_ms && set.is_fresh(now_ms, 0);
         (fresh || cooling_down).then_some(&set.access_token)
+    }
+
+    /// When the automatic renewal should next run (ms since the epoch), or
+    /// `None` when there is nothing to renew: no tokens, no way to renew them,
+    /// disposed, or stopped by a failure that retrying cannot mend. The time
+    /// may be in the past (a timer that slept through it): run it at once.
+    /// The driver runs an [`OperationKind::Scheduled`] operation then.
+    pub fn poll_timeout(&self) -> Option<f64> {
+        if self.disposed || self.renewal_stopped {
+            return None;
+        }
+        let set = self.tokens.as_ref()?;
+        if set.refresh_token.is_none() && self.config.full_grant.is_none() {
+            return None;
+        }
+        Some(self.scheduled_at_ms(set).max(self.renew_not_before_ms))
+    }
+
+    /// The scheduled renewal time of `set`: its refresh time, brought
+    /// forward by a share of the spread that depends on the token only.
+    fn scheduled_at_ms(&self, set: &TokenSet) -> f64 {
+        let refresh_at = set.refresh_at_ms(self.config.refresh_margin_ms);
+        let spread = ((refresh_at - set.obtained_at_ms) / 10.0).clamp(0.0, MAX_SCHEDULE_SPREAD_MS);
+        let share = (set.access_token.fingerprint() % 1024) as f64 / 1024.0;
+        refresh_at - spread * share
+    }
+
+    /// The access token `kind` may hand out at `now_ms` without a request.
+    fn servable_for(&self, kind: &OperationKind, now_ms: f64) -> Option<&AccessToken> {
+        match kind {
+            OperationKind::Ensure => self.servable_token(now_ms),
+            OperationKind::Scheduled => {
+                let set = self.tokens.as_ref()?;
+                let not_due =
+                    now_ms < self.scheduled_at_ms(set) || now_ms < self.renew_not_before_ms;
+                (not_due && set.is_fresh(now_ms, 0)).then_some(&set.access_token)
+            }
+            _ => None,
+        }
+    }
+
+    /// The held access token, fresh or not (to tell whether a token an API
+    /// refused is still the current one).
+    pub fn held_access_token(&self) -> Option<&AccessToken> {
+        self.tokens.as_ref().map(|set| &set.access_token)
     }
 
     /// How many grants the token endpoint has answered with a token set.
@@ -420,7 +477,7 @@ impl Machine {
                 return self.drop_dead_tokens(op, reauth_required(Some(&error)));
             }
         }
-        let renewing_early = op.kind == OperationKind::Ensure
+        let renewing_early = matches!(op.kind, OperationKind::Ensure | OperationKind::Scheduled)
             && self
                 .tokens
                 .as_ref()
@@ -514,7 +571,7 @@ impl Machine {
                         op.phase = Phase::Clearing { then: Ok(()) };
                         return Step::Clear;
                     }
-                    OperationKind::Ensure | OperationKind::Force => {
+                    OperationKind::Ensure | OperationKind::Force | OperationKind::Scheduled => {
                         if !self.loaded {
                             op.phase = Phase::Loading;
                             return Step::Load;
@@ -539,11 +596,9 @@ impl Machine {
         if self.disposed {
             return self.finish(op, Err(Error::disposed()));
         }
-        if op.kind == OperationKind::Ensure {
-            if let Some(token) = self.servable_token(now_ms) {
-                let token = token.clone();
-                return self.finish(op, Ok(Some(token)));
-            }
+        if let Some(token) = self.servable_for(&op.kind, now_ms) {
+            let token = token.clone();
+            return self.finish(op, Ok(Some(token)));
         }
         let refresh_token = self
             .tokens
@@ -641,28 +696,35 @@ impl Machine {
         Step::Sleep(delay)
     }
 
-    /// Ends `op` with `error`, unless it only renewed early: then the held,
-    /// unexpired token is handed out, the error goes to `onError`, and the
-    /// renewal is tried again after a backoff (or the server's Retry-After).
+    /// Ends `op` with `error`. A renewal nobody forced (`Ensure`,
+    /// `Scheduled`) also backs off: the next automatic try waits, and a
+    /// failure retrying cannot mend stops the automatic renewal. If the held
+    /// token has not expired yet, it is handed out instead and the error
+    /// goes to `onError`.
     fn fail(&mut self, op: &mut Operation, error: Error, now_ms: f64, jitter: f64) -> Step {
-        let held = match &self.tokens {
-            Some(set) if op.kind == OperationKind::Ensure && set.is_fresh(now_ms, 0) => {
-                set.access_token.clone()
-            }
-            _ => return self.finish(op, Err(error)),
-        };
+        if !matches!(op.kind, OperationKind::Ensure | OperationKind::Scheduled) {
+            return self.finish(op, Err(error));
+        }
+        if !error.retryable() {
+            self.renewal_stopped = true;
+        }
         let delay =
             backoff_ms(self.renewal_failures, jitter).max(error.retry_after_ms().unwrap_or(0));
         self.renewal_failures = self.renewal_failures.saturating_add(1);
         self.renew_not_before_ms = now_ms + delay as f64;
+        let held = match &self.tokens {
+            Some(set) if set.is_fresh(now_ms, 0) => set.access_token.clone(),
+            _ => return self.finish(op, Err(error)),
+        };
         self.events.push_back(Event::Error(error));
         self.finish(op, Ok(Some(held)))
     }
 
-    /// Forgets when a failed early renewal may be retried: a new set is held.
+    /// Forgets the renewal backoff: a new set is held (or none at all).
     fn renewed(&mut self) {
         self.renewal_failures = 0;
         self.renew_not_before_ms = 0.0;
+        self.renewal_stopped = false;
         self.trust = Trust::Trusted;
     }
 

@@ -6,6 +6,7 @@
 //! on the host pin down exact request bytes, every parse path and every
 //! retry and rotation decision, with a virtual clock and no sleeping.
 
+pub mod api;
 pub mod config;
 pub mod error;
 pub mod grant;

@@ -60,7 +60,13 @@ fn parse_http_date(value: &str) -> Option<f64> {
         "Dec" => 12,
         _ => return None,
     };
-    let year: i64 = parts.next()?.parse().ok()?;
+    // Four-digit years only: anything else is not a date a server sends, and
+    // an unbounded year would overflow the day arithmetic below.
+    let year: i64 = parts
+        .next()?
+        .parse()
+        .ok()
+        .filter(|year| (1..=9999).contains(year))?;
     let mut clock = parts.next()?.split(':');
     let hour: u32 = clock.next()?.parse().ok()?;
     let minute: u32 = clock.next()?.parse().ok()?;
@@ -140,6 +146,9 @@ mod tests {
             "Sun, 06 Foo 1994 08:49:37 GMT",
             "Sun, 32 Nov 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 25:49:37 GMT",
+            "Sun, 06 Nov 999999999999 08:49:37 GMT",
+            "Sun, 06 Nov 9223372036854775807 08:49:37 GMT",
+            "Sun, 06 Nov -9223372036854775808 08:49:37 GMT",
             "soon",
         ] {
             assert_eq!(parse_retry_after(bad, 0.0), None, "{bad}");

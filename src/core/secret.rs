@@ -25,6 +25,15 @@ macro_rules! secret_type {
             pub fn secret(&self) -> &str {
                 &self.0
             }
+
+            /// A short, non-reversible fingerprint (FNV-1a, 64 bit): to
+            /// remember spent tokens without keeping them, or to spread
+            /// timers without revealing anything.
+            pub fn fingerprint(&self) -> u64 {
+                self.0.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                    (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+                })
+            }
         }
 
         impl core::fmt::Debug for $name {
@@ -58,18 +67,6 @@ secret_type!(
     /// one must never be presented again.
     RefreshToken
 );
-
-impl RefreshToken {
-    /// A short, non-reversible fingerprint used to remember spent refresh
-    /// tokens without keeping them (FNV-1a, 64 bit).
-    pub fn fingerprint(&self) -> u64 {
-        self.0
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-            })
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -48,6 +48,16 @@ impl Listeners {
     }
 }
 
+impl Listeners {
+    /// Hands `onError` a `TokenError` no caller awaits (the rejection of a
+    /// background renewal).
+    pub fn report(&self, error: &JsValue) {
+        if let Some(listener) = &self.on_error {
+            settle(listener.call1(&JsValue::UNDEFINED, error));
+        }
+    }
+}
+
 /// Swallows what a listener threw, and a rejection of the promise an async
 /// listener returned, so neither becomes an unhandled rejection.
 fn settle(returned: Result<JsValue, JsValue>) {

@@ -30,19 +30,11 @@ const NOT_SENT_CODES: [&str; 6] = [
 
 /// Sends `request` with `fetch` (or the global one) within `timeout_ms`.
 pub async fn send(fetch: Option<&Function>, request: &TokenRequest, timeout_ms: u64) -> Outcome {
-    let global_fetch;
-    let fetch = match fetch {
-        Some(fetch) => fetch,
-        None => match get(&js_sys::global(), "fetch").dyn_into::<Function>() {
-            Ok(found) => {
-                global_fetch = found;
-                &global_fetch
-            }
-            Err(_) => {
-                return Outcome::Failed(Failure::NotSent("no global fetch in this runtime".into()))
-            }
-        },
+    let fetch = match resolve_fetch(fetch) {
+        Ok(fetch) => fetch,
+        Err(detail) => return Outcome::Failed(Failure::NotSent(detail)),
     };
+    let fetch = &fetch;
     let controller = AbortController::new().ok();
     let init = request_init(request, controller.as_ref());
     let abort = || {
@@ -93,6 +85,17 @@ pub async fn send(fetch: Option<&Function>, request: &TokenRequest, timeout_ms: 
         retry_after,
         body,
     })
+}
+
+/// The `fetch` to use: the caller's, or the global one looked up now (so a
+/// polyfill installed after the manager was created still counts).
+pub fn resolve_fetch(fetch: Option<&Function>) -> Result<Function, String> {
+    match fetch {
+        Some(fetch) => Ok(fetch.clone()),
+        None => get(&js_sys::global(), "fetch")
+            .dyn_into::<Function>()
+            .map_err(|_| "no global fetch in this runtime".to_owned()),
+    }
 }
 
 fn request_init(request: &TokenRequest, controller: Option<&AbortController>) -> Object {

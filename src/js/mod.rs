@@ -8,6 +8,7 @@
 //! that can throw is caught and becomes a core [`Error`](crate::core::error::Error);
 //! nothing here can panic.
 
+pub mod api;
 pub mod clock;
 pub mod error;
 pub mod events;
@@ -16,3 +17,4 @@ pub mod object;
 pub mod options;
 pub mod storage;
 pub mod timer;
+pub mod wake;

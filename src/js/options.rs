@@ -14,7 +14,7 @@ use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// Every option name the constructor knows.
-pub const KNOWN_OPTIONS: [&str; 15] = [
+pub const KNOWN_OPTIONS: [&str; 16] = [
     "clientId",
     "clientSecret",
     "region",
@@ -30,6 +30,7 @@ pub const KNOWN_OPTIONS: [&str; 15] = [
     "fetch",
     "onRefresh",
     "onError",
+    "autoRefresh",
 ];
 
 /// The options, split into what the core validates and the JS handles the
@@ -45,6 +46,8 @@ pub struct Settings {
     pub on_refresh: Option<Function>,
     /// `onError`.
     pub on_error: Option<Function>,
+    /// `autoRefresh`: renew in the background on a timer.
+    pub auto_refresh: bool,
 }
 
 /// Reads `options`.
@@ -91,6 +94,7 @@ pub fn read(options: &JsValue) -> Result<Settings, Error> {
         storage: Storage::from_option(&get(options, "storage"))?,
         on_refresh: function("onRefresh")?,
         on_error: function("onError")?,
+        auto_refresh: auto_refresh(&get(options, "autoRefresh"))?,
     })
 }
 
@@ -108,4 +112,17 @@ fn parse_url(url: &str) -> Result<UrlParts, Error> {
         search: parsed.search(),
         hash: parsed.hash(),
     })
+}
+
+/// `autoRefresh`: a boolean, by default on except in Cloudflare Workers,
+/// where timers outside a request are not allowed and every request may run
+/// in a new isolate (there `getAccessToken()` renews lazily).
+fn auto_refresh(value: &JsValue) -> Result<bool, Error> {
+    if value.is_undefined() || value.is_null() {
+        let user_agent = get(&get(&js_sys::global(), "navigator"), "userAgent").as_string();
+        return Ok(user_agent.as_deref() != Some("Cloudflare-Workers"));
+    }
+    value
+        .as_bool()
+        .ok_or_else(|| Error::invalid_config("autoRefresh", "must be a boolean"))
 }

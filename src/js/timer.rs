@@ -5,7 +5,8 @@
 //! fallible (workerd refuses timers outside a request, where gloo would
 //! throw), and the handle is kept as the JS value `setTimeout` returned (a
 //! number in browsers, an object in Node) instead of being forced into an
-//! `i32`.
+//! `i32`, so that a Node timer can be `unref`ed and never keeps a finished
+//! script alive.
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -37,6 +38,17 @@ impl Timeout {
             handle,
             _callback: callback,
         })
+    }
+}
+
+impl Timeout {
+    /// Lets a Node process exit while this timer is pending (Node's
+    /// `timeout.unref()`; browsers and workerd return a number, which has no
+    /// such method, and have nothing to keep alive).
+    pub fn unref(&self) {
+        if let Ok(unref) = super::object::get(&self.handle, "unref").dyn_into::<Function>() {
+            let _ = unref.call0(&self.handle);
+        }
     }
 }
 

@@ -147,11 +147,17 @@ export async function closedPortUrl() {
 // ---- Managers ------------------------------------------------------------
 
 /** A manager for the default client on `standIn`; `options` override or add. */
+/**
+ * A manager on the stand-in. These suites test on-demand behaviour and count
+ * the stand-in's requests exactly, so background renewal is off unless a test
+ * turns it on (tests/node/timers.test.mjs does).
+ */
 export function manager(standIn, options = {}) {
   const tm = new TokenManager({
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
     baseUrl: standIn.url,
+    autoRefresh: false,
     ...options,
   });
   managers.push(tm);
@@ -160,7 +166,7 @@ export function manager(standIn, options = {}) {
 
 /** A manager with only a client id (no secret): it can only refresh tokens it was given. */
 export function publicManager(standIn, options = {}) {
-  const tm = new TokenManager({ clientId: CLIENT_ID, baseUrl: standIn.url, ...options });
+  const tm = new TokenManager({ clientId: CLIENT_ID, baseUrl: standIn.url, autoRefresh: false, ...options });
   managers.push(tm);
   return tm;
 }
