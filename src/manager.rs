@@ -29,10 +29,11 @@ use crate::js::clock::{jitter, now_ms};
 use crate::js::error::to_js;
 use crate::js::events::Listeners;
 use crate::js::object::{get, is_plain_object, optional_number, optional_string, set};
+use crate::js::options::LockName;
 use crate::js::storage::Storage;
 use crate::js::timer::Timeout;
 use crate::js::wake::WakeListeners;
-use crate::js::{api, http, options, timer};
+use crate::js::{api, http, lock, options, timer};
 use js_sys::{Function, Object, Promise};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -72,6 +73,10 @@ struct Shared {
     auto_refresh: bool,
     timer: RefCell<Option<Timeout>>,
     wake: RefCell<Option<WakeListeners>>,
+    lock_name: Option<String>,
+    unsubscribe: RefCell<Option<Function>>,
+    /// Keeps the storage listener alive while subscribed.
+    on_storage_change: RefCell<Option<Closure<dyn FnMut()>>>,
 }
 
 /// The longest single timer: `setTimeout` fires at once for delays over
@@ -87,6 +92,10 @@ impl TokenManager {
     pub fn new(options: JsValue) -> Result<TokenManager, JsValue> {
         let settings = options::read(&options).map_err(|error| to_js(&error))?;
         let config = Config::new(settings.options).map_err(|error| to_js(&error))?;
+        let lock_name = settings.lock.map(|lock| match lock {
+            LockName::Named(name) => name,
+            LockName::Default => format!("echovideo-auth {} {}", config.base_url, config.client_id),
+        });
         let shared = Rc::new(Shared {
             machine: RefCell::new(Machine::new(config)),
             fetch: settings.fetch,
@@ -100,7 +109,20 @@ impl TokenManager {
             auto_refresh: settings.auto_refresh,
             timer: RefCell::new(None),
             wake: RefCell::new(None),
+            lock_name,
+            unsubscribe: RefCell::new(None),
+            on_storage_change: RefCell::new(None),
         });
+        let weak = Rc::downgrade(&shared);
+        let listener = Closure::<dyn FnMut()>::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.on_storage_change();
+            }
+        });
+        if let Some(unsubscribe) = shared.storage.subscribe(listener.as_ref()) {
+            *shared.unsubscribe.borrow_mut() = Some(unsubscribe);
+            *shared.on_storage_change.borrow_mut() = Some(listener);
+        }
         if shared.auto_refresh {
             let weak = Rc::downgrade(&shared);
             *shared.wake.borrow_mut() = WakeListeners::install(move || wake_up(&weak));
@@ -185,8 +207,7 @@ impl TokenManager {
     /// further request is sent. A token set already received is still saved.
     pub fn dispose(&self) {
         self.shared.machine.borrow_mut().dispose();
-        self.shared.timer.borrow_mut().take();
-        self.shared.wake.borrow_mut().take();
+        self.shared.stop();
     }
 
     /// Like `fetch(input, init)`, with `Authorization: Bearer <token>` added.
@@ -307,6 +328,33 @@ impl Shared {
         api::send_with_token(&fetch, &spare, &token).await
     }
 
+    /// Cancels the timer and removes every listener.
+    fn stop(&self) {
+        self.timer.borrow_mut().take();
+        self.wake.borrow_mut().take();
+        if let Some(unsubscribe) = self.unsubscribe.borrow_mut().take() {
+            let _ = unsubscribe.call0(&JsValue::UNDEFINED);
+        }
+        self.on_storage_change.borrow_mut().take();
+    }
+
+    /// Another context changed the stored set: adopt it (or its logout)
+    /// behind whatever holds the lane, then reschedule for the new set.
+    fn on_storage_change(self: &Rc<Self>) {
+        if self.machine.borrow().is_disposed() {
+            return;
+        }
+        let synced = self.queue_exclusive(OperationKind::Sync);
+        let shared = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(error) = JsFuture::from(synced).await {
+                if let Some(shared) = shared.upgrade() {
+                    shared.listeners.report(&error);
+                }
+            }
+        });
+    }
+
     /// Replaces the renewal timer with one for the core's next deadline (or
     /// none). Where the runtime refuses a timer the manager stays lazy.
     fn reschedule(self: &Rc<Self>) {
@@ -353,10 +401,27 @@ impl Shared {
 
     /// Performs the steps of one operation until it is done.
     async fn drive(&self, mut op: Operation) -> Result<JsValue, JsValue> {
-        let timeout_ms = self.machine.borrow().config().timeout_ms;
+        let (timeout_ms, lock_timeout_ms) = {
+            let machine = self.machine.borrow();
+            (
+                machine.config().timeout_ms,
+                machine.config().lock_timeout_ms,
+            )
+        };
+        // Held from `Step::Lock` until this operation is done (dropped here).
+        let mut _held_lock = None;
         let mut step = self.step(|machine| machine.start(&mut op, now_ms()));
         let result = loop {
             step = match step {
+                Step::Lock => {
+                    let locked = match &self.lock_name {
+                        Some(name) => lock::acquire(name, lock_timeout_ms).await.map(|held| {
+                            _held_lock = Some(held);
+                        }),
+                        None => Err(Error::new(ErrorCode::LockTimeout, "no lock is configured")),
+                    };
+                    self.step(|machine| machine.on_locked(&mut op, locked))
+                }
                 Step::Load => {
                     let loaded = self.storage.load(timeout_ms).await;
                     self.step(|machine| machine.on_loaded(&mut op, loaded, now_ms()))
@@ -454,5 +519,11 @@ fn imported_set(tokens: &JsValue) -> Result<TokenSet, Error> {
 fn wake_up(shared: &Weak<Shared>) {
     if let Some(shared) = shared.upgrade() {
         shared.on_wake();
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

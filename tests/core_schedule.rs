@@ -78,6 +78,7 @@ fn run(
             Step::Save(_) => machine.on_saved(&mut op, Ok(()), now),
             Step::Clear => machine.on_cleared(&mut op, Ok(())),
             Step::Sleep(_) => panic!("maxRetries is 0: no sleep expected"),
+            Step::Lock => panic!("not coordinated: no lock expected"),
             done @ Step::Done(_) => return (done, sent),
         }
     }

@@ -23,15 +23,6 @@ const types = {
   ".json": "application/json",
 };
 
-const { values } = parseArgs({
-  options: {
-    port: { type: "string", default: "8080" },
-    "standin-port": { type: "string", default: "8787" },
-    lifetime: { type: "string", default: "60" },
-    host: { type: "string", default: "127.0.0.1" },
-  },
-});
-
 /** Maps a request path to a file under www/ or the installed package, or null. */
 function resolve(pathname) {
   const [base, rest] = pathname.startsWith("/pkg/")
@@ -75,6 +66,14 @@ export async function startDemo({ host = "127.0.0.1", port = 0, standinPort = 0,
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: {
+      port: { type: "string", default: "8080" },
+      "standin-port": { type: "string", default: "8787" },
+      lifetime: { type: "string", default: "60" },
+      host: { type: "string", default: "127.0.0.1" },
+    },
+  });
   const demo = await startDemo({
     host: values.host,
     port: Number(values.port),

@@ -18,6 +18,8 @@ pub const DEFAULT_REFRESH_MARGIN_SECONDS: f64 = 300.0;
 pub const DEFAULT_TIMEOUT_MS: f64 = 10_000.0;
 /// Default number of retries of transient failures.
 pub const DEFAULT_MAX_RETRIES: f64 = 3.0;
+/// Default bound on waiting for the cross-context lock.
+pub const DEFAULT_LOCK_TIMEOUT_MS: f64 = 30_000.0;
 
 /// An EchoVideo hosting region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +165,11 @@ pub struct Options {
     pub timeout_ms: Option<f64>,
     /// `maxRetries`.
     pub max_retries: Option<f64>,
+    /// Whether operations take a lock shared with other contexts (the JS
+    /// layer decides from the `lock` option and the runtime).
+    pub coordinated: bool,
+    /// `lockTimeoutMs`.
+    pub lock_timeout_ms: Option<f64>,
 }
 
 /// Options that passed validation.
@@ -186,6 +193,11 @@ pub struct Config {
     pub timeout_ms: u64,
     /// Retries of transient failures per operation.
     pub max_retries: u32,
+    /// Every renewal runs under a lock shared with other contexts, and
+    /// re-reads storage first.
+    pub coordinated: bool,
+    /// How long a renewal waits for that lock.
+    pub lock_timeout_ms: u64,
 }
 
 impl Config {
@@ -255,6 +267,13 @@ impl Config {
             0,
             10,
         )?;
+        let lock_timeout_ms = number(
+            "lockTimeoutMs",
+            options.lock_timeout_ms,
+            DEFAULT_LOCK_TIMEOUT_MS,
+            1,
+            600_000,
+        )?;
         if max_retries.fract() != 0.0 {
             return Err(Error::invalid_config(
                 "maxRetries",
@@ -271,6 +290,8 @@ impl Config {
             refresh_margin_ms: (refresh_margin_seconds * 1000.0) as u64,
             timeout_ms: timeout_ms as u64,
             max_retries: max_retries as u32,
+            coordinated: options.coordinated,
+            lock_timeout_ms: lock_timeout_ms as u64,
         })
     }
 }

@@ -43,6 +43,9 @@ pub enum ErrorCode {
     InvalidConfig,
     /// The manager was disposed.
     Disposed,
+    /// The lock shared with other contexts (`lock` option) could not be
+    /// taken within `lockTimeoutMs`: another context holds it (a frozen tab).
+    LockTimeout,
 }
 
 impl ErrorCode {
@@ -63,6 +66,7 @@ impl ErrorCode {
             Self::Storage => "storage",
             Self::InvalidConfig => "invalid_config",
             Self::Disposed => "disposed",
+            Self::LockTimeout => "lock_timeout",
         }
     }
 
@@ -70,7 +74,12 @@ impl ErrorCode {
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            Self::RateLimited | Self::ServerError | Self::Network | Self::Timeout | Self::Storage
+            Self::RateLimited
+                | Self::ServerError
+                | Self::Network
+                | Self::Timeout
+                | Self::Storage
+                | Self::LockTimeout
         )
     }
 

@@ -38,6 +38,13 @@ use super::secret::{AccessToken, RefreshToken};
 use super::token::{Event, Source, StoredTokenSet, TokenSet};
 use std::collections::VecDeque;
 
+/// How long a coordinated renewal waits for shared storage to settle before
+/// it trusts a re-read that shows nothing newer. `localStorage` is eventually
+/// consistent between tab processes (Chromium caches it per renderer and
+/// updates the caches asynchronously), so the write a lock holder made just
+/// before letting the lock go can reach the next holder after the lock does.
+pub const STORAGE_SETTLE_MS: u64 = 150;
+
 /// How many spent refresh-token fingerprints are remembered.
 const SPENT_MEMORY: usize = 32;
 
@@ -62,6 +69,9 @@ pub enum OperationKind {
     Import(TokenSet),
     /// Forget all tokens (`clear`).
     Clear,
+    /// Another context changed the shared storage: read it and adopt a newer
+    /// set, or forget the held one if the other context logged out.
+    Sync,
 }
 
 /// One operation in progress. Create with [`Operation::new`], drive with
@@ -71,6 +81,8 @@ pub struct Operation {
     kind: OperationKind,
     phase: Phase,
     retries: u32,
+    locked: bool,
+    settled: bool,
 }
 
 impl Operation {
@@ -80,6 +92,8 @@ impl Operation {
             kind,
             phase: Phase::Start,
             retries: 0,
+            locked: false,
+            settled: false,
         }
     }
 }
@@ -88,6 +102,10 @@ impl Operation {
 enum Phase {
     Start,
     Loading,
+    Locking,
+    Rereading,
+    Settling,
+    Syncing,
     SavingLeftover,
     Deciding,
     Requesting {
@@ -137,6 +155,9 @@ enum Verdict {
 pub enum Step {
     /// Call `storage.load()`, then [`Machine::on_loaded`].
     Load,
+    /// Take the cross-context lock (held until the operation is done), then
+    /// [`Machine::on_locked`]. Asked for only with `Config::coordinated`.
+    Lock,
     /// Send this request, then [`Machine::on_answer`].
     Send(TokenRequest),
     /// Call `storage.save(set)`, then [`Machine::on_saved`].
@@ -389,20 +410,59 @@ impl Machine {
         loaded: Result<Option<StoredTokenSet>, Error>,
         now_ms: f64,
     ) -> Step {
-        if !matches!(op.phase, Phase::Loading) {
-            return self.out_of_order(op);
-        }
-        match loaded {
-            Err(error) => return self.finish(op, Err(error)),
-            Ok(stored) => {
+        let phase = core::mem::replace(&mut op.phase, Phase::Finished);
+        let stored = match (phase, loaded) {
+            (Phase::Loading | Phase::Rereading | Phase::Syncing, Err(error)) => {
+                return self.finish(op, Err(error))
+            }
+            (Phase::Loading, Ok(stored)) => {
                 self.loaded = true;
                 if let Some(stored) = stored {
-                    self.adopt_stored(stored);
+                    self.adopt_if_newer(stored);
                 }
+                op.phase = Phase::Start;
+                return self.advance(op, now_ms);
             }
+            (Phase::Rereading, Ok(stored)) => stored,
+            (Phase::Syncing, Ok(stored)) => {
+                match stored {
+                    Some(stored) => {
+                        self.adopt_if_newer(stored);
+                    }
+                    // Another context logged out. A set that failed to save
+                    // here is newer than anything it saw, so it stays.
+                    None if !self.unsaved => self.forget_tokens(),
+                    None => {}
+                }
+                return self.finish(op, Ok(None));
+            }
+            _ => return self.out_of_order(op),
+        };
+        // Inside the lock: another context may have rotated while this one
+        // waited; its set is adopted and no request is made.
+        let adopted = stored.is_some_and(|stored| self.adopt_if_newer(stored));
+        if !adopted && !op.settled {
+            // Nothing newer, yet: read once more after storage has settled.
+            op.settled = true;
+            op.phase = Phase::Settling;
+            return Step::Sleep(STORAGE_SETTLE_MS);
         }
-        op.phase = Phase::Start;
-        self.advance(op, now_ms)
+        op.phase = Phase::Deciding;
+        self.decide(op, now_ms)
+    }
+
+    /// Hands over whether the lock asked for by [`Step::Lock`] was taken.
+    /// Holding it, the operation re-reads storage before it decides.
+    pub fn on_locked(&mut self, op: &mut Operation, locked: Result<(), Error>) -> Step {
+        if !matches!(op.phase, Phase::Locking) {
+            return self.out_of_order(op);
+        }
+        if let Err(error) = locked {
+            return self.finish(op, Err(error));
+        }
+        op.locked = true;
+        op.phase = Phase::Rereading;
+        Step::Load
     }
 
     /// Hands over how a request sent for [`Step::Send`] ended. `jitter` is a
@@ -549,6 +609,10 @@ impl Machine {
                 op.phase = Phase::Deciding;
                 self.advance(op, now_ms)
             }
+            Phase::Settling => {
+                op.phase = Phase::Rereading;
+                Step::Load
+            }
             _ => self.out_of_order(op),
         }
     }
@@ -563,13 +627,18 @@ impl Machine {
                         return self.import(op, set);
                     }
                     OperationKind::Clear => {
-                        self.tokens = None;
+                        self.forget_tokens();
                         self.loaded = true;
-                        self.unsaved = false;
-                        self.last_grant = None;
-                        self.renewed();
                         op.phase = Phase::Clearing { then: Ok(()) };
                         return Step::Clear;
+                    }
+                    OperationKind::Sync => {
+                        if !self.loaded {
+                            // Nothing read yet: the first operation will read it.
+                            return self.finish(op, Ok(None));
+                        }
+                        op.phase = Phase::Syncing;
+                        return Step::Load;
                     }
                     OperationKind::Ensure | OperationKind::Force | OperationKind::Scheduled => {
                         if !self.loaded {
@@ -599,6 +668,10 @@ impl Machine {
         if let Some(token) = self.servable_for(&op.kind, now_ms) {
             let token = token.clone();
             return self.finish(op, Ok(Some(token)));
+        }
+        if self.config.coordinated && !op.locked {
+            op.phase = Phase::Locking;
+            return Step::Lock;
         }
         let refresh_token = self
             .tokens
@@ -755,12 +828,27 @@ impl Machine {
         }
     }
 
-    /// Takes a set read from storage, unless it belongs to another client or
-    /// server. Storage is read once, before any token is held, so there is
-    /// nothing to compare it with.
-    fn adopt_stored(&mut self, stored: StoredTokenSet) {
+    /// Takes a set read from storage if it belongs to this client and server,
+    /// carries no refresh token known to be spent, and is newer than the held
+    /// one (another context rotated).
+    fn adopt_if_newer(&mut self, stored: StoredTokenSet) -> bool {
         if stored.client_id != self.config.client_id || stored.base_url != self.config.base_url {
-            return;
+            return false;
+        }
+        if stored
+            .tokens
+            .refresh_token
+            .as_ref()
+            .is_some_and(|token| self.is_spent(token))
+        {
+            return false;
+        }
+        let newer = self
+            .tokens
+            .as_ref()
+            .is_none_or(|held| stored.tokens.obtained_at_ms > held.obtained_at_ms);
+        if !newer {
+            return false;
         }
         self.events.push_back(Event::Refreshed {
             grant: None,
@@ -768,6 +856,16 @@ impl Machine {
             source: Source::Storage,
         });
         self.tokens = Some(stored.tokens);
+        self.unsaved = false;
+        self.renewed();
+        true
+    }
+
+    /// Forgets the held tokens (a logout here or in another context).
+    fn forget_tokens(&mut self) {
+        self.tokens = None;
+        self.unsaved = false;
+        self.last_grant = None;
         self.renewed();
     }
 

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod lock;
 pub mod object;
 pub mod options;
 pub mod storage;

@@ -14,7 +14,7 @@ use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// Every option name the constructor knows.
-pub const KNOWN_OPTIONS: [&str; 16] = [
+pub const KNOWN_OPTIONS: [&str; 18] = [
     "clientId",
     "clientSecret",
     "region",
@@ -31,6 +31,8 @@ pub const KNOWN_OPTIONS: [&str; 16] = [
     "onRefresh",
     "onError",
     "autoRefresh",
+    "lock",
+    "lockTimeoutMs",
 ];
 
 /// The options, split into what the core validates and the JS handles the
@@ -48,6 +50,16 @@ pub struct Settings {
     pub on_error: Option<Function>,
     /// `autoRefresh`: renew in the background on a timer.
     pub auto_refresh: bool,
+    /// `lock`: the cross-context lock to take, if any.
+    pub lock: Option<LockName>,
+}
+
+/// Which Web Lock renewals take.
+pub enum LockName {
+    /// Derived from the base URL and client id.
+    Default,
+    /// Named by the caller.
+    Named(String),
 }
 
 /// Reads `options`.
@@ -76,6 +88,7 @@ pub fn read(options: &JsValue) -> Result<Settings, Error> {
             .map_err(|_| Error::invalid_config(name, "must be a function"))
     };
     let base_url = string("baseUrl")?.map(|url| parse_url(&url)).transpose()?;
+    let lock = lock_option(&get(options, "lock"))?;
     Ok(Settings {
         options: Options {
             client_id: string("clientId")?,
@@ -89,12 +102,15 @@ pub fn read(options: &JsValue) -> Result<Settings, Error> {
             refresh_margin_seconds: number("refreshMarginSeconds")?,
             timeout_ms: number("timeoutMs")?,
             max_retries: number("maxRetries")?,
+            coordinated: lock.is_some(),
+            lock_timeout_ms: number("lockTimeoutMs")?,
         },
         fetch: function("fetch")?,
         storage: Storage::from_option(&get(options, "storage"))?,
         on_refresh: function("onRefresh")?,
         on_error: function("onError")?,
         auto_refresh: auto_refresh(&get(options, "autoRefresh"))?,
+        lock,
     })
 }
 
@@ -125,4 +141,35 @@ fn auto_refresh(value: &JsValue) -> Result<bool, Error> {
     value
         .as_bool()
         .ok_or_else(|| Error::invalid_config("autoRefresh", "must be a boolean"))
+}
+
+/// `lock`: by default on wherever Web Locks exist; `true` or a name insist
+/// on them; `false` turns coordination off.
+fn lock_option(value: &JsValue) -> Result<Option<LockName>, Error> {
+    let available = super::lock::available();
+    let wanted = if value.is_undefined() || value.is_null() {
+        return Ok(available.then_some(LockName::Default));
+    } else if let Some(on) = value.as_bool() {
+        if !on {
+            return Ok(None);
+        }
+        LockName::Default
+    } else {
+        match value.as_string() {
+            Some(name) if !name.is_empty() => LockName::Named(name),
+            _ => {
+                return Err(Error::invalid_config(
+                    "lock",
+                    "must be a boolean or a lock name",
+                ))
+            }
+        }
+    };
+    if !available {
+        return Err(Error::invalid_config(
+            "lock",
+            "needs the Web Locks API (navigator.locks), which this runtime does not have",
+        ));
+    }
+    Ok(Some(wanted))
 }

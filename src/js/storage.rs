@@ -47,6 +47,21 @@ impl Storage {
         Ok(Self::Callbacks(value.clone().unchecked_into()))
     }
 
+    /// Calls `listener` when another context changes the stored set, where
+    /// the storage offers `subscribe(listener)` (the `localStorage` adapter
+    /// does, through `storage` events). Returns the function that ends it.
+    pub fn subscribe(&self, listener: &JsValue) -> Option<Function> {
+        let Self::Callbacks(callbacks) = self else {
+            return None;
+        };
+        let subscribe = get(callbacks, "subscribe").dyn_into::<Function>().ok()?;
+        subscribe
+            .call1(callbacks, listener)
+            .ok()?
+            .dyn_into::<Function>()
+            .ok()
+    }
+
     /// `storage.load()`, read into a stored token set.
     pub async fn load(&self, timeout_ms: u64) -> Result<Option<StoredTokenSet>, Error> {
         let Self::Callbacks(callbacks) = self else {
