@@ -168,7 +168,9 @@ impl TokenManager {
         self.shared.queue_exclusive(OperationKind::Clear)
     }
 
-    /// `{ state, expiresAt, hasRefreshToken, lastGrant }`, with no I/O.
+    /// `{ state, expiresAt, hasRefreshToken, lastGrant, nextRefreshAt }`, with
+    /// no I/O. `nextRefreshAt` is when the background renewal will run (null
+    /// without `autoRefresh` or with nothing to renew).
     /// `state` is one of `unloaded`, `empty`, `valid`, `expiring`,
     /// `expired`, `refreshing`, `disposed`. Never holds a token.
     pub fn info(&self) -> JsValue {
@@ -193,6 +195,16 @@ impl TokenManager {
             .last_grant
             .map_or(JsValue::NULL, |grant| JsValue::from_str(grant.as_str()));
         set(&object, "lastGrant", &last_grant);
+        let next_refresh = if self.shared.auto_refresh {
+            self.shared.machine.borrow().poll_timeout()
+        } else {
+            None
+        };
+        set(
+            &object,
+            "nextRefreshAt",
+            &next_refresh.map_or(JsValue::NULL, JsValue::from_f64),
+        );
         object.into()
     }
 

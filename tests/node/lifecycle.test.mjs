@@ -73,7 +73,7 @@ describe("getting a token", () => {
     const renewing = manager(standIn, { refreshMarginSeconds: MARGIN_S, storage });
     const idle = manager(standIn, { refreshMarginSeconds: MARGIN_S });
 
-    assert.deepEqual(renewing.info(), { state: "unloaded", expiresAt: null, hasRefreshToken: false, lastGrant: null });
+    assert.deepEqual(renewing.info(), { state: "unloaded", expiresAt: null, hasRefreshToken: false, lastGrant: null, nextRefreshAt: null });
     storage.behaviour.load = async (base) => {
       await sleep(60);
       return base();
@@ -163,7 +163,7 @@ describe("importTokens", () => {
     const expiresAt = Date.now() + 3_600_000;
     await tm.importTokens({ refreshToken: "unused-refresh-token", accessToken: "imported-access", expiresAt });
     assert.equal(await tm.getAccessToken(), "imported-access");
-    assert.deepEqual(tm.info(), { state: "valid", expiresAt, hasRefreshToken: true, lastGrant: null });
+    assert.deepEqual(tm.info(), { state: "valid", expiresAt, hasRefreshToken: true, lastGrant: null, nextRefreshAt: null });
     assert.equal(standIn.counts().requests, 0);
   });
 

@@ -207,7 +207,7 @@ describe("starting from storage", () => {
     assert.equal(await tm.getAccessToken(), stored.accessToken);
     assert.equal(standIn.counts().requests, requests);
     assert.deepEqual(events, [{ grant: null, expiresAt: stored.expiresAt, source: "storage" }]);
-    assert.deepEqual(tm.info(), { state: "valid", expiresAt: stored.expiresAt, hasRefreshToken: true, lastGrant: null });
+    assert.deepEqual(tm.info(), { state: "valid", expiresAt: stored.expiresAt, hasRefreshToken: true, lastGrant: null, nextRefreshAt: null });
     assert.equal(await tm.getAccessToken(), stored.accessToken);
     assert.deepEqual(storage.calls, ["load"], "loaded once, nothing to save");
   });

@@ -60,6 +60,20 @@ describe("autoRefresh", () => {
     assert.ok(refreshed.every((event) => !JSON.stringify(event).includes("eyJ")), "events carry no token");
   });
 
+  test("info().nextRefreshAt says when the timer will renew", async () => {
+    const standIn = await startTrackedStandIn({ lifetimeSeconds: 3600 });
+    after(() => standIn.close());
+    const tm = manager(standIn, { autoRefresh: true });
+    assert.equal(tm.info().nextRefreshAt, null, "nothing to renew yet");
+    await tm.getAccessToken();
+    const { expiresAt, nextRefreshAt } = tm.info();
+    const refreshAt = expiresAt - 300_000;
+    assert.ok(nextRefreshAt <= refreshAt && nextRefreshAt >= refreshAt - 30_000, `${refreshAt - nextRefreshAt} ms early`);
+    tm.dispose();
+    assert.equal(tm.info().nextRefreshAt, null);
+    assert.equal(manager(standIn).info().nextRefreshAt, null, "null without autoRefresh");
+  });
+
   test("after dispose() no further request reaches the stand-in", async () => {
     const standIn = await startTrackedStandIn({ lifetimeSeconds: LIFETIME_S });
     after(() => standIn.close());
