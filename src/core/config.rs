@@ -133,8 +133,14 @@ impl UrlParts {
             || host.ends_with(".localhost")
             || host == "[::1]"
             || host.strip_prefix("127.").is_some_and(|rest| {
+                // Digits only: `u8::from_str` would also take "+1", and the
+                // URL parser keeps such a host as a domain name.
                 rest.split('.').count() == 3
-                    && rest.split('.').all(|octet| octet.parse::<u8>().is_ok())
+                    && rest.split('.').all(|octet| {
+                        !octet.is_empty()
+                            && octet.bytes().all(|b| b.is_ascii_digit())
+                            && octet.parse::<u8>().is_ok()
+                    })
             })
     }
 }
@@ -487,6 +493,7 @@ mod tests {
             "10.0.0.1",
             "[::2]",
             "128.0.0.1",
+            "127.0.0.+1",
         ] {
             let message = rejected_option(Options {
                 base_url: Some(url("http:", host)),

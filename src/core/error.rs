@@ -169,6 +169,24 @@ impl Error {
         Self::new(ErrorCode::Disposed, "the TokenManager was disposed")
     }
 
+    /// Replaces every occurrence of each of `secrets` in the message and the
+    /// description with `[redacted]`. For text that came from outside (what a
+    /// storage callback or `fetch` threw, what a server described), which may
+    /// echo a token it was given.
+    pub fn redact(mut self, secrets: &[&str]) -> Self {
+        for secret in secrets.iter().filter(|secret| secret.len() >= 4) {
+            if self.message.contains(secret) {
+                self.message = self.message.replace(secret, "[redacted]");
+            }
+            if let Some(description) = &mut self.description {
+                if description.contains(secret) {
+                    *description = description.replace(secret, "[redacted]");
+                }
+            }
+        }
+        self
+    }
+
     /// The stable code.
     pub fn code(&self) -> ErrorCode {
         self.code
@@ -251,6 +269,18 @@ mod tests {
         assert!(!ErrorCode::InvalidGrant.retryable());
         assert!(!ErrorCode::ReauthRequired.retryable());
         assert!(!ErrorCode::InvalidConfig.retryable());
+    }
+
+    #[test]
+    fn redaction_removes_every_secret_from_message_and_description() {
+        let error = Error::storage("save", "could not write {\"refreshToken\":\"rt-abcdef\"}")
+            .with_description(Some("echo rt-abcdef and s3cret".into()))
+            .redact(&["rt-abcdef", "s3cret", ""]);
+        assert_eq!(
+            error.message(),
+            "storage.save failed: could not write {\"refreshToken\":\"[redacted]\"}"
+        );
+        assert_eq!(error.description(), Some("echo [redacted] and [redacted]"));
     }
 
     #[test]

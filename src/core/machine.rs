@@ -28,7 +28,7 @@
 //!   answer reaching us is in doubt: a client with a secret drops it and makes
 //!   a full grant, one without may try it exactly once more.
 
-use super::config::{Config, GrantType};
+use super::config::{Config, FullGrant, GrantType};
 use super::error::{Error, ErrorCode};
 use super::grant::{
     error_from_answer, parse_token_response, GrantRequest, HttpAnswer, TokenRequest,
@@ -555,7 +555,10 @@ impl Machine {
         }
         match saved {
             Ok(()) => self.unsaved = false,
-            Err(error) => self.events.push_back(Event::Error(error)),
+            Err(error) => {
+                let error = self.scrub(error);
+                self.events.push_back(Event::Error(error));
+            }
         }
         match core::mem::replace(&mut op.phase, Phase::Finished) {
             Phase::SavingLeftover => {
@@ -589,6 +592,7 @@ impl Machine {
             (Err(error), Ok(())) => self.finish(op, Err(error)),
             // The caller learns why the tokens died; the failed clear is reported aside.
             (Err(error), Err(then)) => {
+                let error = self.scrub(error);
                 self.events.push_back(Event::Error(error));
                 self.finish(op, Err(then))
             }
@@ -789,6 +793,7 @@ impl Machine {
             Some(set) if set.is_fresh(now_ms, 0) => set.access_token.clone(),
             _ => return self.finish(op, Err(error)),
         };
+        let error = self.scrub(error);
         self.events.push_back(Event::Error(error));
         self.finish(op, Ok(Some(held)))
     }
@@ -813,6 +818,15 @@ impl Machine {
                 );
             }
         }
+        // A replaced refresh token that may already have been consumed must
+        // never come back as trusted (say from storage, if this save fails).
+        if self.trust != Trust::Trusted {
+            if let Some(old) = self.refresh_token().cloned() {
+                if set.refresh_token.as_ref() != Some(&old) {
+                    self.remember_spent(&old);
+                }
+            }
+        }
         self.tokens = Some(set);
         self.loaded = true;
         self.unsaved = true;
@@ -833,6 +847,11 @@ impl Machine {
     /// one (another context rotated).
     fn adopt_if_newer(&mut self, stored: StoredTokenSet) -> bool {
         if stored.client_id != self.config.client_id || stored.base_url != self.config.base_url {
+            return false;
+        }
+        // A set that failed to save is the newest this client knows of: its
+        // refresh token replaced the stored one, whatever the clocks say.
+        if self.unsaved && self.tokens.is_some() {
             return false;
         }
         if stored
@@ -918,7 +937,26 @@ impl Machine {
 
     fn finish(&mut self, op: &mut Operation, result: Result<Option<AccessToken>, Error>) -> Step {
         op.phase = Phase::Finished;
-        Step::Done(result)
+        Step::Done(result.map_err(|error| self.scrub(error)))
+    }
+
+    /// Redacts every secret this machine knows from an error, since parts of
+    /// its text may come from a callback, `fetch` or the server.
+    fn scrub(&self, error: Error) -> Error {
+        let mut secrets = Vec::with_capacity(4);
+        if let Some(secret) = &self.config.client_secret {
+            secrets.push(secret.secret());
+        }
+        if let Some(FullGrant::Password { password, .. }) = &self.config.full_grant {
+            secrets.push(password.secret());
+        }
+        if let Some(set) = &self.tokens {
+            secrets.push(set.access_token.secret());
+            if let Some(refresh) = &set.refresh_token {
+                secrets.push(refresh.secret());
+            }
+        }
+        error.redact(&secrets)
     }
 
     /// A handler called in a phase that does not expect it: a driver bug.

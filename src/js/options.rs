@@ -11,7 +11,7 @@ use crate::core::config::{Options, UrlParts};
 use crate::core::error::Error;
 use crate::core::secret::{ClientSecret, Password};
 use js_sys::Function;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
 /// Every option name the constructor knows.
 pub const KNOWN_OPTIONS: [&str; 18] = [
@@ -67,9 +67,12 @@ pub fn read(options: &JsValue) -> Result<Settings, Error> {
     if !super::object::is_plain_object(options) {
         return Err(Error::invalid_config("options", "must be an object"));
     }
-    if let Some(object) = options.dyn_ref::<js_sys::Object>() {
-        for key in js_sys::Object::keys(object).iter() {
-            let key = key.as_string().unwrap_or_default();
+    // `Reflect.ownKeys` can throw (a hostile Proxy): caught, unlike `Object.keys`.
+    let keys = js_sys::Reflect::own_keys(options)
+        .map_err(|_| Error::invalid_config("options", "its option names cannot be read"))?;
+    for key in keys.iter() {
+        // Symbol keys are not options anyone could mean; string keys must be known.
+        if let Some(key) = key.as_string() {
             if !KNOWN_OPTIONS.contains(&key.as_str()) {
                 return Err(Error::invalid_config(&key, "is not a known option"));
             }
