@@ -77,6 +77,9 @@ struct Shared {
     unsubscribe: RefCell<Option<Function>>,
     /// Keeps the storage listener alive while subscribed.
     on_storage_change: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// `{ token, from, until }`: the fast path's answer for JS to read
+    /// without entering the wasm (see `fast_path_slot`).
+    slot: Object,
 }
 
 /// The longest single timer: `setTimeout` fires at once for delays over
@@ -112,7 +115,9 @@ impl TokenManager {
             lock_name,
             unsubscribe: RefCell::new(None),
             on_storage_change: RefCell::new(None),
+            slot: Object::new(),
         });
+        shared.refresh_slot();
         let weak = Rc::downgrade(&shared);
         let listener = Closure::<dyn FnMut()>::new(move || {
             if let Some(shared) = weak.upgrade() {
@@ -135,13 +140,34 @@ impl TokenManager {
     /// refreshing or granting as needed.
     #[wasm_bindgen(js_name = getAccessToken)]
     pub fn get_access_token(&self) -> Promise {
-        if self.shared.lane.borrow().is_none() {
-            if let Some(token) = self.shared.machine.borrow().fresh_token(now_ms()) {
-                return Promise::resolve(&JsValue::from_str(token.secret()));
+        let lane = self.shared.lane.borrow().clone();
+        match lane {
+            None => {
+                if let Some(token) = self.shared.machine.borrow().fresh_token(now_ms()) {
+                    return Promise::resolve(&JsValue::from_str(token.secret()));
+                }
+                // Take the lane now: every caller until it is done gets its
+                // promise, with no future of its own (10,000 concurrent
+                // callers cost one operation, not 10,000 joiners).
+                self.shared
+                    .clone()
+                    .take_lane(OperationKind::Ensure, LaneUse::Token, None)
+            }
+            Some(lane) if lane.usage == LaneUse::Token => lane.promise,
+            Some(_) => {
+                let shared = self.shared.clone();
+                future_to_promise(async move { shared.run(OperationKind::Ensure).await })
             }
         }
-        let shared = self.shared.clone();
-        future_to_promise(async move { shared.run(OperationKind::Ensure).await })
+    }
+
+    /// `{ token, from, until }`, kept current by the manager: while
+    /// `from <= Date.now() < until`, `getAccessToken()` would resolve to
+    /// `token` at once. The package's entry files read it to answer the hot
+    /// path without entering the wasm; not part of the documented API.
+    #[wasm_bindgen(js_name = __fastPath)]
+    pub fn fast_path_slot(&self) -> Object {
+        self.shared.slot.clone()
     }
 
     /// Gets a new access token now (with the refresh token if one is held)
@@ -220,6 +246,7 @@ impl TokenManager {
     pub fn dispose(&self) {
         self.shared.machine.borrow_mut().dispose();
         self.shared.stop();
+        self.shared.refresh_slot();
     }
 
     /// Like `fetch(input, init)`, with `Authorization: Bearer <token>` added.
@@ -296,6 +323,7 @@ impl Shared {
                     *lane = None;
                 }
             }
+            driver.refresh_slot();
             driver.reschedule();
             result
         });
@@ -304,6 +332,7 @@ impl Shared {
             usage,
             promise: promise.clone(),
         });
+        self.refresh_slot();
         promise
     }
 
@@ -338,6 +367,25 @@ impl Shared {
         };
         let token = self.clone().run(kind).await?;
         api::send_with_token(&fetch, &spare, &token).await
+    }
+
+    /// Writes the fast path's current answer into the slot: the held token
+    /// and its servable window, or an empty window while an operation holds
+    /// the lane or there is nothing to serve. Called whenever either changes.
+    fn refresh_slot(&self) {
+        let busy = self.lane.borrow().is_some();
+        let machine = self.machine.borrow();
+        let (token, from, until) = match machine.fast_path() {
+            Some((token, window)) if !busy => (
+                JsValue::from_str(token.secret()),
+                window.from_ms,
+                window.until_ms,
+            ),
+            _ => (JsValue::UNDEFINED, 0.0, 0.0),
+        };
+        set(&self.slot, "token", &token);
+        set(&self.slot, "from", &JsValue::from_f64(from));
+        set(&self.slot, "until", &JsValue::from_f64(until));
     }
 
     /// Cancels the timer and removes every listener.

@@ -35,7 +35,7 @@ use super::grant::{
 };
 use super::retry::{backoff_ms, MAX_RETRY_AFTER_MS};
 use super::secret::{AccessToken, RefreshToken};
-use super::token::{Event, Source, StoredTokenSet, TokenSet};
+use super::token::{Event, Source, StoredTokenSet, TokenSet, CLOCK_TOLERANCE_MS};
 use std::collections::VecDeque;
 
 /// How long a coordinated renewal waits for shared storage to settle before
@@ -221,6 +221,23 @@ impl TokenState {
     }
 }
 
+/// The wall-clock times between which a held token is handed out without
+/// renewal: `from_ms` inclusive, `until_ms` exclusive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServableWindow {
+    /// The earliest time (the set's receipt, less the clock tolerance).
+    pub from_ms: f64,
+    /// The first time at which it is no longer handed out.
+    pub until_ms: f64,
+}
+
+impl ServableWindow {
+    /// Whether `now_ms` lies in the window.
+    pub fn contains(&self, now_ms: f64) -> bool {
+        now_ms >= self.from_ms && now_ms < self.until_ms
+    }
+}
+
 /// A snapshot for `info()`. Holds no token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Info {
@@ -282,10 +299,18 @@ impl Machine {
     /// also while a failed save waits to be retried, so the next operation
     /// retries it.
     pub fn fresh_token(&self, now_ms: f64) -> Option<&AccessToken> {
+        let (token, window) = self.fast_path()?;
+        window.contains(now_ms).then_some(token)
+    }
+
+    /// The held access token and the window of wall-clock time in which
+    /// [`fresh_token`](Self::fresh_token) hands it out, so a caller can cache
+    /// the answer until something changes (the JS entries do, for speed).
+    pub fn fast_path(&self) -> Option<(&AccessToken, ServableWindow)> {
         if self.disposed || !self.loaded || self.unsaved {
             return None;
         }
-        self.servable_token(now_ms)
+        self.token_window()
     }
 
     /// The held access token if it may be handed out without renewal at
@@ -293,10 +318,23 @@ impl Machine {
     /// token has not expired yet (the renewal is then retried after a backoff,
     /// not on every call).
     fn servable_token(&self, now_ms: f64) -> Option<&AccessToken> {
+        let (token, window) = self.token_window()?;
+        window.contains(now_ms).then_some(token)
+    }
+
+    /// When the held token is servable: fresh until its refresh time, or,
+    /// after a failed early renewal, until the retry or its expiry, whichever
+    /// comes first; never while the clock reads more than the tolerance
+    /// before it was obtained (the clock jumped back).
+    fn token_window(&self) -> Option<(&AccessToken, ServableWindow)> {
         let set = self.tokens.as_ref()?;
-        let fresh = set.is_fresh(now_ms, self.config.refresh_margin_ms);
-        let cooling_down = now_ms < self.renew_not_before_ms && set.is_fresh(now_ms, 0);
-        (fresh || cooling_down).then_some(&set.access_token)
+        let fresh_until = set.refresh_at_ms(self.config.refresh_margin_ms);
+        let cooling_until = self.renew_not_before_ms.min(set.expires_at_ms);
+        let window = ServableWindow {
+            from_ms: set.obtained_at_ms - CLOCK_TOLERANCE_MS,
+            until_ms: fresh_until.max(cooling_until),
+        };
+        Some((&set.access_token, window))
     }
 
     /// When the automatic renewal should next run (ms since the epoch), or
