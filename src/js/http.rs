@@ -117,10 +117,13 @@ fn request_init(request: &TokenRequest, controller: Option<&AbortController>) ->
     init
 }
 
-/// Whether a rejected `fetch` surely never reached the server.
+/// Whether a rejected `fetch` surely never reached the server: Node names
+/// the system error; a browser says nothing, except that it is offline.
 fn classify(thrown: &JsValue) -> Failure {
     let detail = describe_thrown(thrown);
+    let offline = get(&get(&js_sys::global(), "navigator"), "onLine") == JsValue::FALSE;
     match thrown_code(thrown) {
+        _ if offline => Failure::NotSent(format!("{detail} (offline)")),
         Some(code) if NOT_SENT_CODES.contains(&code.as_str()) => Failure::NotSent(detail),
         _ => Failure::Lost(detail),
     }

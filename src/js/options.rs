@@ -91,7 +91,8 @@ pub fn read(options: &JsValue) -> Result<Settings, Error> {
             .map_err(|_| Error::invalid_config(name, "must be a function"))
     };
     let base_url = string("baseUrl")?.map(|url| parse_url(&url)).transpose()?;
-    let lock = lock_option(&get(options, "lock"))?;
+    let storage = Storage::from_option(&get(options, "storage"))?;
+    let lock = lock_option(&get(options, "lock"), !matches!(storage, Storage::Memory))?;
     Ok(Settings {
         options: Options {
             client_id: string("clientId")?,
@@ -109,7 +110,7 @@ pub fn read(options: &JsValue) -> Result<Settings, Error> {
             lock_timeout_ms: number("lockTimeoutMs")?,
         },
         fetch: function("fetch")?,
-        storage: Storage::from_option(&get(options, "storage"))?,
+        storage,
         on_refresh: function("onRefresh")?,
         on_error: function("onError")?,
         auto_refresh: auto_refresh(&get(options, "autoRefresh"))?,
@@ -146,12 +147,13 @@ fn auto_refresh(value: &JsValue) -> Result<bool, Error> {
         .ok_or_else(|| Error::invalid_config("autoRefresh", "must be a boolean"))
 }
 
-/// `lock`: by default on wherever Web Locks exist; `true` or a name insist
-/// on them; `false` turns coordination off.
-fn lock_option(value: &JsValue) -> Result<Option<LockName>, Error> {
+/// `lock`: by default on wherever Web Locks exist and a `storage` is shared
+/// (with tokens in memory there is nothing to coordinate); `true` or a name
+/// insist on it; `false` turns coordination off.
+fn lock_option(value: &JsValue, shared_storage: bool) -> Result<Option<LockName>, Error> {
     let available = super::lock::available();
     let wanted = if value.is_undefined() || value.is_null() {
-        return Ok(available.then_some(LockName::Default));
+        return Ok((available && shared_storage).then_some(LockName::Default));
     } else if let Some(on) = value.as_bool() {
         if !on {
             return Ok(None);
