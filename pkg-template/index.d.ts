@@ -3,6 +3,14 @@
  * (Echo360) public REST API.
  */
 
+declare global {
+  // `Symbol.dispose` (for `using`), declared here too so that projects whose
+  // `lib` lacks esnext.disposable still compile; identical to the lib's own.
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
+
 /** An EchoVideo hosting region. */
 export type Region = "us" | "uk" | "au" | "ca";
 
@@ -38,7 +46,17 @@ export interface TokenStorage {
   save(set: StoredTokenSet): void | Promise<void>;
   /** Forget the saved set. */
   clear(): void | Promise<void>;
+  /**
+   * Optional: call `listener` whenever another context (tab, worker) changes
+   * the saved set, and return a function that stops it. The manager then
+   * adopts the new set, or the logout, without a request. The
+   * `localStorageStorage` adapter offers it through `storage` events.
+   */
+  subscribe?(listener: () => void): (() => void) | undefined | void;
 }
+
+/** A `fetch`-compatible function: the global `fetch`, or a wrapper of it. */
+export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 /** What `onRefresh` receives. Never carries a token. */
 export interface RefreshEvent {
@@ -73,8 +91,25 @@ export interface TokenManagerOptions {
   timeoutMs?: number;
   /** Retries of transient failures (network, timeout, 5xx, 429). Default 3. */
   maxRetries?: number;
-  /** Default: the global fetch. */
-  fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  /**
+   * Refresh in the background shortly before the access token expires, so
+   * callers rarely wait. Default true where timers are allowed; false in
+   * Cloudflare Workers, where a timer cannot outlive its request. The timer
+   * never keeps a Node process alive.
+   */
+  autoRefresh?: boolean;
+  /**
+   * Renew under a Web Lock (`navigator.locks`) shared by every tab and worker
+   * of the origin, re-reading storage inside it, so two contexts never send
+   * the same single-use refresh token. Default: on where Web Locks exist. A
+   * string names the lock (default: derived from baseUrl and clientId).
+   * `true` or a name where Web Locks are missing throws `invalid_config`.
+   */
+  lock?: boolean | string;
+  /** How long a renewal waits for the lock before rejecting with `lock_timeout`. Default 30000. */
+  lockTimeoutMs?: number;
+  /** Default: the global fetch, looked up at call time. Used for token requests and by `tm.fetch`. */
+  fetch?: FetchFunction;
   /** After every new token set. */
   onRefresh?: (event: RefreshEvent) => void;
   /** Failures no caller awaits, such as a failed save. */
@@ -95,6 +130,7 @@ export type TokenErrorCode =
   | "timeout"
   | "malformed_response"
   | "storage"
+  | "lock_timeout"
   | "invalid_config"
   | "disposed";
 
@@ -118,6 +154,8 @@ export interface TokenInfo {
   expiresAt: number | null;
   hasRefreshToken: boolean;
   lastGrant: GrantType | null;
+  /** When the background renewal will run (ms since the epoch); null without autoRefresh or with nothing to renew. */
+  nextRefreshAt: number | null;
 }
 
 /** Tokens obtained elsewhere, for importTokens. */
@@ -138,6 +176,14 @@ export class TokenManager {
   getAccessToken(): Promise<string>;
   /** A new access token now (refresh grant if a refresh token is held). */
   refresh(): Promise<string>;
+  /**
+   * `fetch(input, init)` with `Authorization: Bearer <access token>` set
+   * (a valid token, as from `getAccessToken()`), through the `fetch` option
+   * if given. On a 401 the token is renewed once and the request repeated,
+   * when its body can be sent again. Rejects with a TokenError when no token
+   * can be had; otherwise resolves to the API's Response, whatever its status.
+   */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
   /** Adopts tokens obtained elsewhere and saves them. */
   importTokens(tokens: ImportedTokens): Promise<void>;
   /** Forgets tokens in memory and in storage. */
@@ -153,3 +199,69 @@ export class TokenManager {
   /** Frees the wasm memory of this instance (wasm-bindgen). */
   free(): void;
 }
+
+// ---- Storage adapters ---------------------------------------------------
+
+/** The key every adapter uses unless given another: "echovideo-auth". */
+export declare const DEFAULT_STORAGE_KEY: "echovideo-auth";
+
+/**
+ * In memory, in this JS realm only (deep copies in and out). The manager's
+ * default already keeps tokens in memory; use this to share one set between
+ * managers of the same client. Not shared across tabs, workers or isolates.
+ */
+export declare function memoryStorage(): TokenStorage;
+
+/** The part of the Web Storage API that `localStorageStorage` uses. */
+export interface WebStorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/**
+ * JSON under `key` (default "echovideo-auth") in `storage` (default
+ * `globalThis.localStorage`). Throws a TypeError at once when there is no
+ * such storage. A stored value that is not JSON, or not a token set, makes
+ * calls reject with code "storage" until `tm.clear()` removes it. Its
+ * `subscribe` follows other tabs' writes (`storage` events); with the
+ * manager's `lock` (on by default where Web Locks exist) tabs renew one at a
+ * time and never send the same single-use refresh token.
+ */
+export declare function localStorageStorage(key?: string, storage?: WebStorageLike): TokenStorage;
+
+/**
+ * The part of a Cloudflare Workers KV namespace (`KVNamespace`) that
+ * `kvStorage` uses.
+ */
+export interface KVNamespaceLike {
+  get(key: string, type: "json"): Promise<unknown>;
+  put(key: string, value: string): Promise<unknown>;
+  delete(key: string): Promise<unknown>;
+}
+
+/**
+ * JSON under `key` in a Workers KV namespace. KV is eventually consistent
+ * and shared by every isolate: another isolate may load a refresh token this
+ * one already spent. Safe only where refresh tokens are expendable (a client
+ * secret is configured, so a refused refresh falls back on a full grant);
+ * for single-use refresh tokens use `durableObjectStorage`.
+ */
+export declare function kvStorage(namespace: KVNamespaceLike, key?: string): TokenStorage;
+
+/**
+ * The part of a Durable Object's storage (`ctx.storage`,
+ * `DurableObjectStorage`) that `durableObjectStorage` uses.
+ */
+export interface DurableObjectStorageLike {
+  get(key: string): Promise<unknown>;
+  put(key: string, value: StoredTokenSet): Promise<unknown>;
+  delete(key: string): Promise<unknown>;
+}
+
+/**
+ * The set under `key` in a Durable Object's transactional storage. With the
+ * TokenManager inside the Durable Object (one instance worldwide, strongly
+ * consistent storage), rotated single-use refresh tokens are safe in Workers.
+ */
+export declare function durableObjectStorage(storage: DurableObjectStorageLike, key?: string): TokenStorage;

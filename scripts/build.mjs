@@ -1,7 +1,8 @@
 // Builds the npm package into pkg/ as wasm-pack.toml says:
 //   cargo build (wasm32) -> wasm-bindgen --target web -> wasm-opt -> template files.
 // Every setting comes from wasm-pack.toml; this script only carries it out, then
-// prints the size of each file that ships (raw and gzip -9).
+// prints the size of each file that ships and of what each entry loads (raw
+// and gzip -9; also written to tests/out/sizes.json).
 //
 // Usage: node scripts/build.mjs
 
@@ -69,11 +70,55 @@ manifest.description = crate.description;
 manifest.license = crate.license;
 writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
 
+// Every file the manifest ships and every exports target must exist.
+const exportTargets = (value) =>
+  typeof value === "string" ? [value] : Object.values(value ?? {}).flatMap(exportTargets);
+for (const file of [...manifest.files, ...exportTargets(manifest.exports).map((target) => target.replace(/^\.\//, ""))]) {
+  if (!existsSync(join(outDir, file))) throw new Error(`package.json names ${file}, which the build did not produce`);
+}
+
+/** Raw and gzip -9 bytes of one file of the package. */
+function sizeOf(name) {
+  const bytes = readFileSync(join(outDir, name));
+  return { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+}
+
+/** The files an entry loads: itself and, transitively, its relative imports (.js and .wasm). */
+function closure(entry, seen = new Set()) {
+  if (seen.has(entry)) return seen;
+  seen.add(entry);
+  if (entry.endsWith(".js")) {
+    const text = readFileSync(join(outDir, entry), "utf8");
+    for (const [, spec] of text.matchAll(/(?:import|export)\s[^;]*?from\s+["']\.\/([^"']+)["']/g)) {
+      closure(spec, seen);
+    }
+    for (const [, spec] of text.matchAll(/new URL\(["']\.?\/?([^"']+\.wasm)["'], import\.meta\.url\)/g)) {
+      closure(spec, seen);
+    }
+  }
+  return seen;
+}
+
+const row = (name, { raw, gzip }) =>
+  `  ${name.padEnd(28)} ${String(raw).padStart(8)} B raw ${String(gzip).padStart(8)} B gzip`;
+const sizes = { files: {}, entries: {} };
 console.log(`\nBuilt ${pkg.name}@${crate.version} in ${pkg["out-dir"]}/:`);
 for (const name of readdirSync(outDir).sort()) {
-  const path = join(outDir, name);
-  if (!statSync(path).isFile() || !/\.(wasm|js)$/.test(name)) continue;
-  const bytes = readFileSync(path);
-  const gzip = gzipSync(bytes, { level: 9 }).length;
-  console.log(`  ${name.padEnd(28)} ${String(bytes.length).padStart(8)} B raw ${String(gzip).padStart(8)} B gzip`);
+  if (!statSync(join(outDir, name)).isFile() || !/\.(wasm|js)$/.test(name)) continue;
+  sizes.files[name] = sizeOf(name);
+  console.log(row(name, sizes.files[name]));
 }
+console.log("What each entry loads (itself and every file it imports, the .wasm included):");
+for (const [condition, target] of Object.entries(manifest.exports["."])) {
+  if (condition === "types" || !target.endsWith(".js")) continue;
+  const entry = target.replace(/^\.\//, "");
+  if (sizes.entries[entry]) continue;
+  const files = [...closure(entry)].sort();
+  const total = files.map((file) => sizes.files[file]).reduce((a, b) => ({ raw: a.raw + b.raw, gzip: a.gzip + b.gzip }));
+  const unshipped = files.filter((file) => !manifest.files.includes(file));
+  if (unshipped.length > 0) throw new Error(`${entry} loads ${unshipped.join(", ")}, missing from package.json "files"`);
+  sizes.entries[entry] = { files, ...total };
+  console.log(row(`${entry} (${files.length} files)`, total));
+}
+mkdirSync(join(root, "tests", "out"), { recursive: true });
+writeFileSync(join(root, "tests", "out", "sizes.json"), `${JSON.stringify(sizes, null, 2)}\n`);

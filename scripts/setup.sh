@@ -3,7 +3,8 @@
 # machine (Debian, rustup, Node 20), and nothing that is already there:
 #   - the wasm32-unknown-unknown Rust target
 #   - the wasm-bindgen CLI at exactly the version Cargo.lock resolved
-#   - the npm dev dependencies (wasm-opt comes from the binaryen package)
+#   - the npm dev dependencies: wasm-opt (binaryen), playwright-core, workerd
+#     (inside miniflare), TypeScript, Vite, webpack and esbuild
 #   - Debian's Chromium and ChromeDriver, for the browser tests
 # Safe to run again: each step checks first.
 set -euo pipefail
@@ -20,7 +21,15 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen_version" 
   cargo install wasm-bindgen-cli --version "$bindgen_version"
 fi
 
-if [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm ci when a tool is missing or package-lock.json changed since the last install.
+npm_tools=(
+  node_modules/.bin/wasm-opt node_modules/.bin/tsc node_modules/.bin/esbuild
+  node_modules/.bin/vite node_modules/webpack/package.json node_modules/workerd/bin/workerd
+  node_modules/miniflare/package.json node_modules/playwright-core/package.json
+)
+npm_ready=true
+for tool in "${npm_tools[@]}"; do [ -e "$tool" ] || npm_ready=false; done
+if ! $npm_ready || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 

@@ -173,6 +173,14 @@ impl TokenManager {
     /// Gets a new access token now (with the refresh token if one is held)
     /// and resolves to it. Joins a grant already in flight.
     pub fn refresh(&self) -> Promise {
+        // On an idle manager take the lane now, so that a getAccessToken()
+        // in the same tick waits for the new token instead of the old one.
+        if self.shared.lane.borrow().is_none() {
+            return self
+                .shared
+                .clone()
+                .take_lane(OperationKind::Force, LaneUse::Token, None);
+        }
         let shared = self.shared.clone();
         future_to_promise(async move { shared.run(OperationKind::Force).await })
     }

@@ -107,7 +107,6 @@ fn request_init(request: &TokenRequest, controller: Option<&AbortController>) ->
     set(&init, "method", &JsValue::from_str(TokenRequest::METHOD));
     set(&init, "headers", &headers);
     set(&init, "body", &JsValue::from_str(request.body.secret()));
-    set(&init, "cache", &JsValue::from_str("no-store"));
     // Never follow a redirect: it would re-send the secret or refresh token
     // in the body to wherever the Location points, https or not.
     set(&init, "redirect", &JsValue::from_str("manual"));

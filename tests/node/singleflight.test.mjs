@@ -163,3 +163,15 @@ describe("single flight", () => {
 function jwtClient(token) {
   return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString("utf8")).client_id;
 }
+
+test("getAccessToken() in the same tick as refresh() waits for the new token", async (t) => {
+  const standIn = await startTrackedStandIn();
+  t.after(() => standIn.close());
+  const tm = manager(standIn);
+  const old = await tm.getAccessToken();
+  const refreshed = tm.refresh();
+  const next = await tm.getAccessToken();
+  assert.notEqual(next, old);
+  assert.equal(next, await refreshed);
+  assert.equal(standIn.counts().grants.refresh_token, 1);
+});
