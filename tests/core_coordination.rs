@@ -285,3 +285,28 @@ fn sync_before_the_first_load_does_nothing() {
     assert_eq!(machine.start(&mut op, T0), Step::Done(Ok(None)));
     assert_eq!(machine.info(T0).state, TokenState::Unloaded);
 }
+
+#[test]
+fn a_logout_whose_storage_clear_failed_never_brings_the_forgotten_token_back() {
+    // Found by tests/prop_machine.rs: a refresh token in doubt, forgotten by
+    // clear() while storage kept it, came back as trusted on the next re-read.
+    let mut machine = loaded(true);
+    let mut op = Operation::new(OperationKind::Clear);
+    assert_eq!(machine.start(&mut op, T0), Step::Clear);
+    let failed = Error::storage("clear", "it threw: quota");
+    assert_eq!(
+        machine.on_cleared(&mut op, Err(failed.clone())),
+        Step::Done(Err(failed))
+    );
+
+    // Storage still holds the forgotten set; the next renewal must not use it.
+    let mut op = Operation::new(OperationKind::Ensure);
+    assert_eq!(machine.start(&mut op, T0 + 1000.0), Step::Lock);
+    machine.on_locked(&mut op, Ok(()));
+    let old = || Some(stored("at-1", "rt-1", T0));
+    let step = reread(&mut machine, &mut op, old(), old(), T0 + 1000.0);
+    assert!(
+        matches!(&step, Step::Send(request) if !request.body.secret().contains("rt-1")),
+        "a full grant, not the forgotten refresh token: {step:?}"
+    );
+}

@@ -919,7 +919,13 @@ impl Machine {
     }
 
     /// Forgets the held tokens (a logout here or in another context).
+    /// The refresh token is remembered as never to be used again: should a
+    /// storage that failed to clear hand it back, it is not adopted (it may
+    /// even have been in doubt, consumed by a request whose answer was lost).
     fn forget_tokens(&mut self) {
+        if let Some(token) = self.refresh_token().cloned() {
+            self.remember_spent(&token);
+        }
         self.tokens = None;
         self.unsaved = false;
         self.last_grant = None;
