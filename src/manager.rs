@@ -413,9 +413,15 @@ impl Shared {
             return;
         }
         let synced = self.queue_exclusive(OperationKind::Sync);
+        self.report_rejection(synced);
+    }
+
+    /// A background operation has no caller to reject: its failure goes to
+    /// `onError` (if the manager still exists by then).
+    fn report_rejection(self: &Rc<Self>, operation: Promise) {
         let shared = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
-            if let Err(error) = JsFuture::from(synced).await {
+            if let Err(error) = JsFuture::from(operation).await {
                 if let Some(shared) = shared.upgrade() {
                     shared.listeners.report(&error);
                 }
@@ -454,14 +460,7 @@ impl Shared {
                 let renewal =
                     self.clone()
                         .take_lane(OperationKind::Scheduled, LaneUse::Token, None);
-                let shared = Rc::downgrade(self);
-                wasm_bindgen_futures::spawn_local(async move {
-                    if let Err(error) = JsFuture::from(renewal).await {
-                        if let Some(shared) = shared.upgrade() {
-                            shared.listeners.report(&error);
-                        }
-                    }
-                });
+                self.report_rejection(renewal);
             }
             _ => self.reschedule(),
         }

@@ -16,11 +16,12 @@ use wasm_bindgen_futures::JsFuture;
 
 /// Whether this runtime has Web Locks.
 pub fn available() -> bool {
-    get(
-        &get(&get(&js_sys::global(), "navigator"), "locks"),
-        "request",
-    )
-    .is_function()
+    get(&lock_manager(), "request").is_function()
+}
+
+/// `navigator.locks`, or `undefined`.
+fn lock_manager() -> JsValue {
+    get(&get(&js_sys::global(), "navigator"), "locks")
 }
 
 /// A held lock; dropping it lets the lock go.
@@ -42,7 +43,7 @@ pub async fn acquire(name: &str, timeout_ms: u64) -> Result<HeldLock, Error> {
             format!("the lock \"{name}\" could not be taken: {detail}"),
         )
     };
-    let locks = get(&get(&js_sys::global(), "navigator"), "locks");
+    let locks = lock_manager();
     let request = get(&locks, "request")
         .dyn_into::<Function>()
         .map_err(|_| unavailable("this runtime has no Web Locks"))?;
@@ -58,13 +59,9 @@ pub async fn acquire(name: &str, timeout_ms: u64) -> Result<HeldLock, Error> {
         held.into()
     });
     let options = Object::new();
-    if let Ok(timeout) =
-        get(&get(&js_sys::global(), "AbortSignal"), "timeout").dyn_into::<Function>()
-    {
-        if let Ok(signal) = timeout.call1(
-            &get(&js_sys::global(), "AbortSignal"),
-            &JsValue::from_f64(timeout_ms as f64),
-        ) {
+    let abort_signal = get(&js_sys::global(), "AbortSignal");
+    if let Ok(timeout) = get(&abort_signal, "timeout").dyn_into::<Function>() {
+        if let Ok(signal) = timeout.call1(&abort_signal, &JsValue::from_f64(timeout_ms as f64)) {
             set(&options, "signal", &signal);
         }
     }
