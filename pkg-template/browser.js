@@ -2,15 +2,10 @@
 // .wasm is fetched from beside this file (streaming compilation) before the
 // module finishes loading, so importers need no init call. Bundlers see the
 // `new URL(..., import.meta.url)` below and ship the .wasm as an asset.
-import init, { TokenManager } from "./echovideo_auth.js";
-import { installFastPath } from "./fast-path.js";
+import init from "./echovideo_auth.js";
+import { TokenManager } from "./manager.js";
 
 await init({ module_or_path: new URL("./echovideo_auth_bg.wasm", import.meta.url) });
-
-installFastPath(TokenManager);
-if (typeof Symbol.dispose === "symbol") {
-  TokenManager.prototype[Symbol.dispose] = TokenManager.prototype.dispose;
-}
 
 export { TokenManager };
 export * from "./adapters.js";

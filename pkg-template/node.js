@@ -3,15 +3,10 @@
 // `require`, through Node's require(esm)) needs no init call and no
 // top-level await.
 import { readFileSync } from "node:fs";
-import { initSync, TokenManager } from "./echovideo_auth.js";
-import { installFastPath } from "./fast-path.js";
+import { initSync } from "./echovideo_auth.js";
+import { TokenManager } from "./manager.js";
 
 initSync({ module: readFileSync(new URL("./echovideo_auth_bg.wasm", import.meta.url)) });
-
-installFastPath(TokenManager);
-if (typeof Symbol.dispose === "symbol") {
-  TokenManager.prototype[Symbol.dispose] = TokenManager.prototype.dispose;
-}
 
 export { TokenManager };
 export * from "./adapters.js";

@@ -2,16 +2,11 @@
 // import as a compiled WebAssembly.Module, which is instantiated here
 // synchronously. Nothing at module scope does I/O or sets a timer (workerd
 // forbids both outside a request); the manager does its I/O when called.
-import { initSync, TokenManager } from "./echovideo_auth.js";
-import { installFastPath } from "./fast-path.js";
+import { initSync } from "./echovideo_auth.js";
+import { TokenManager } from "./manager.js";
 import wasmModule from "./echovideo_auth_bg.wasm";
 
 initSync({ module: wasmModule });
-
-installFastPath(TokenManager);
-if (typeof Symbol.dispose === "symbol") {
-  TokenManager.prototype[Symbol.dispose] = TokenManager.prototype.dispose;
-}
 
 export { TokenManager };
 export * from "./adapters.js";

@@ -8,17 +8,25 @@
 //! The crate has two halves:
 //! - [`core`]: the rules, as a sans-IO state machine in plain Rust. It builds
 //!   and is tested on the host with `cargo test`.
-//! - `js` and `manager` (wasm32 only): thin adapters that perform the core's
-//!   steps with `fetch`, timers and the caller's storage callbacks, and the
-//!   exported `TokenManager` class.
+//! - `engine` and `timer` (wasm32 only): the core exported to JS as one
+//!   class, `Engine`, driven by the package's hand-written JS
+//!   (`pkg-template/manager.js`), which performs its steps with `fetch`,
+//!   timers, locks and the caller's storage callbacks and exports the
+//!   `TokenManager` class users see. Only plain values cross; the renewal
+//!   timer is owned here.
 
 #![warn(missing_docs)]
 
 pub mod core;
 
 #[cfg(target_arch = "wasm32")]
-mod js;
+mod engine;
 #[cfg(target_arch = "wasm32")]
-mod manager;
+mod timer;
 #[cfg(target_arch = "wasm32")]
-pub use manager::TokenManager;
+pub use engine::Engine;
+
+/// The wasm build's allocator (see Cargo.toml for why talc).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -9,6 +9,7 @@
 
 use super::error::Error;
 use super::secret::{ClientSecret, Password};
+use super::text::{concat, parse_decimal, push_decimal, split_ascii, trim, trim_end_ascii};
 
 /// The token endpoint path on every EchoVideo region.
 pub const DEFAULT_TOKEN_PATH: &str = "/oauth2/access_token";
@@ -37,11 +38,15 @@ pub enum Region {
 impl Region {
     /// Parses `"us"`, `"uk"`, `"au"` or `"ca"` (any case).
     pub fn parse(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "us" => Some(Self::Us),
-            "uk" => Some(Self::Uk),
-            "au" => Some(Self::Au),
-            "ca" => Some(Self::Ca),
+        // Two bytes, lower-cased: no allocation, and no Unicode case tables.
+        let [first, second] = name.as_bytes() else {
+            return None;
+        };
+        match [first.to_ascii_lowercase(), second.to_ascii_lowercase()] {
+            [b'u', b's'] => Some(Self::Us),
+            [b'u', b'k'] => Some(Self::Uk),
+            [b'a', b'u'] => Some(Self::Au),
+            [b'c', b'a'] => Some(Self::Ca),
             _ => None,
         }
     }
@@ -135,11 +140,11 @@ impl UrlParts {
             || host.strip_prefix("127.").is_some_and(|rest| {
                 // Digits only: `u8::from_str` would also take "+1", and the
                 // URL parser keeps such a host as a domain name.
-                rest.split('.').count() == 3
-                    && rest.split('.').all(|octet| {
+                split_ascii(rest, b'.').count() == 3
+                    && split_ascii(rest, b'.').all(|octet| {
                         !octet.is_empty()
                             && octet.bytes().all(|b| b.is_ascii_digit())
-                            && octet.parse::<u8>().is_ok()
+                            && parse_decimal(octet).is_some_and(|value| value <= 255)
                     })
             })
     }
@@ -210,7 +215,7 @@ impl Config {
     /// Validates `options`.
     pub fn new(options: Options) -> Result<Self, Error> {
         let client_id = match options.client_id {
-            Some(id) if !id.trim().is_empty() => id,
+            Some(id) if !trim(&id).is_empty() => id,
             Some(_) => return Err(Error::invalid_config("clientId", "must not be empty")),
             None => return Err(Error::invalid_config("clientId", "is required")),
         };
@@ -243,7 +248,7 @@ impl Config {
                 "must start with / and have no query or fragment",
             ));
         }
-        let token_url = format!("{base_url}{token_path}");
+        let token_url = concat(&[&base_url, &token_path]);
 
         let full_grant = full_grant(
             options.grant.as_deref(),
@@ -326,13 +331,16 @@ fn normalise_base_url(url: &UrlParts) -> Result<String, Error> {
             "must not have a query or fragment",
         ));
     }
-    let port = if url.port.is_empty() {
-        String::new()
-    } else {
-        format!(":{}", url.port)
-    };
-    let path = url.pathname.trim_end_matches('/');
-    Ok(format!("{}//{}{port}{path}", url.protocol, url.hostname))
+    let colon = if url.port.is_empty() { "" } else { ":" };
+    let path = trim_end_ascii(&url.pathname, b'/');
+    Ok(concat(&[
+        &url.protocol,
+        "//",
+        &url.hostname,
+        colon,
+        &url.port,
+        path,
+    ]))
 }
 
 fn full_grant(
@@ -374,7 +382,8 @@ fn full_grant(
 }
 
 /// Reads a numeric option within `min..=max` (whole numbers, so the message
-/// formats integers: float formatting would add kilobytes to the wasm).
+/// prints integers, by hand: even integer formatting through `core::fmt`
+/// adds kilobytes to the wasm).
 fn number(
     option: &str,
     value: Option<f64>,
@@ -384,10 +393,11 @@ fn number(
 ) -> Result<f64, Error> {
     let value = value.unwrap_or(default);
     if !value.is_finite() || value < f64::from(min) || value > f64::from(max) {
-        return Err(Error::invalid_config(
-            option,
-            &format!("must be a number from {min} to {max}"),
-        ));
+        let mut reason = String::from("must be a number from ");
+        push_decimal(&mut reason, u64::from(min));
+        reason.push_str(" to ");
+        push_decimal(&mut reason, u64::from(max));
+        return Err(Error::invalid_config(option, &reason));
     }
     Ok(value)
 }
@@ -651,6 +661,71 @@ mod tests {
             ),
             (1500, 250, 0)
         );
+    }
+
+    #[test]
+    fn region_names_are_two_letters_in_any_ascii_case() {
+        for (name, region) in [
+            ("us", Some(Region::Us)),
+            ("uS", Some(Region::Us)),
+            ("UK", Some(Region::Uk)),
+            ("Au", Some(Region::Au)),
+            ("cA", Some(Region::Ca)),
+            ("", None),
+            ("u", None),
+            ("usa", None),
+            (" us", None),
+            ("eu", None),
+            ("\u{fb06}", None),
+        ] {
+            assert_eq!(Region::parse(name), region, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn range_messages_print_the_bounds() {
+        for (options, message) in [
+            (
+                Options {
+                    timeout_ms: Some(0.0),
+                    ..options()
+                },
+                "invalid option `timeoutMs`: must be a number from 1 to 600000",
+            ),
+            (
+                Options {
+                    refresh_margin_seconds: Some(86_401.0),
+                    ..options()
+                },
+                "invalid option `refreshMarginSeconds`: must be a number from 0 to 86400",
+            ),
+            (
+                Options {
+                    max_retries: Some(-1.0),
+                    ..options()
+                },
+                "invalid option `maxRetries`: must be a number from 0 to 10",
+            ),
+        ] {
+            assert_eq!(rejected_option(options), message);
+        }
+    }
+
+    #[test]
+    fn loopback_octets_are_plain_decimal_bytes() {
+        for (host, loopback) in [
+            ("127.0.0.1", true),
+            ("127.255.255.255", true),
+            ("127.000.0.01", true),
+            ("127.0.0.256", false),
+            ("127.0.0.99999999999999999999999", false),
+            ("127.0.0", false),
+            ("127.0..1", false),
+            ("127.0.0.1.", false),
+            ("127.0.0.-1", false),
+        ] {
+            assert_eq!(url("http:", host).is_loopback(), loopback, "{host}");
+        }
     }
 
     #[test]

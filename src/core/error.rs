@@ -6,6 +6,7 @@
 //! `description` properties are the same whatever went wrong. Messages are
 //! written here, never copied from a request, so no secret can reach one.
 
+use super::text::{concat, replace_all};
 use core::fmt;
 
 /// A stable, machine-readable error code. The string forms are part of the
@@ -152,7 +153,7 @@ impl Error {
     pub fn invalid_config(option: &str, reason: &str) -> Self {
         Self::new(
             ErrorCode::InvalidConfig,
-            format!("invalid option `{option}`: {reason}"),
+            concat(&["invalid option `", option, "`: ", reason]),
         )
     }
 
@@ -160,7 +161,7 @@ impl Error {
     pub fn storage(operation: &str, detail: &str) -> Self {
         Self::new(
             ErrorCode::Storage,
-            format!("storage.{operation} failed: {detail}"),
+            concat(&["storage.", operation, " failed: ", detail]),
         )
     }
 
@@ -175,12 +176,12 @@ impl Error {
     /// echo a token it was given.
     pub fn redact(mut self, secrets: &[&str]) -> Self {
         for secret in secrets.iter().filter(|secret| secret.len() >= 4) {
-            if self.message.contains(secret) {
-                self.message = self.message.replace(secret, "[redacted]");
+            if let Some(redacted) = replace_all(&self.message, secret, "[redacted]") {
+                self.message = redacted;
             }
             if let Some(description) = &mut self.description {
-                if description.contains(secret) {
-                    *description = description.replace(secret, "[redacted]");
+                if let Some(redacted) = replace_all(description, secret, "[redacted]") {
+                    *description = redacted;
                 }
             }
         }
@@ -220,7 +221,10 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.message, self.code)
+        f.write_str(&self.message)?;
+        f.write_str(" (")?;
+        f.write_str(self.code.as_str())?;
+        f.write_str(")")
     }
 }
 
@@ -281,6 +285,16 @@ mod tests {
             "storage.save failed: could not write {\"refreshToken\":\"[redacted]\"}"
         );
         assert_eq!(error.description(), Some("echo [redacted] and [redacted]"));
+    }
+
+    #[test]
+    fn display_is_the_message_then_the_code() {
+        let error = Error::storage("load", "it threw: boom");
+        assert_eq!(
+            error.to_string(),
+            "storage.load failed: it threw: boom (storage)"
+        );
+        assert_eq!(ErrorCode::LockTimeout.to_string(), "lock_timeout");
     }
 
     #[test]

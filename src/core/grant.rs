@@ -11,6 +11,7 @@ use super::config::{Config, FullGrant, GrantType};
 use super::error::{Error, ErrorCode};
 use super::retry::parse_retry_after;
 use super::secret::{AccessToken, FormBody, RefreshToken};
+use super::text::{concat, decimal};
 use super::token::TokenSet;
 
 /// The longest `expires_in` accepted (one year). Anything longer is a broken
@@ -188,7 +189,12 @@ pub fn parse_token_response(answer: &HttpAnswer, now_ms: f64) -> Result<TokenSet
     let malformed = |reason: &str| {
         Error::new(
             ErrorCode::MalformedResponse,
-            format!("the token endpoint answered {} but {reason}", answer.status),
+            concat(&[
+                "the token endpoint answered ",
+                &decimal(u64::from(answer.status)),
+                " but ",
+                reason,
+            ]),
         )
         .with_status(answer.status)
     };
@@ -262,10 +268,13 @@ pub fn error_from_answer(answer: &HttpAnswer, now_ms: f64) -> Error {
         .retry_after
         .as_deref()
         .and_then(|value| parse_retry_after(value, now_ms));
-    Error::new(code, format!("{message} (HTTP {status})"))
-        .with_status(status)
-        .with_description(description)
-        .with_retry_after_ms(retry_after)
+    Error::new(
+        code,
+        concat(&[message, " (HTTP ", &decimal(u64::from(status)), ")"]),
+    )
+    .with_status(status)
+    .with_description(description)
+    .with_retry_after_ms(retry_after)
 }
 
 #[cfg(test)]
@@ -525,6 +534,27 @@ mod tests {
             assert_eq!(error.status(), Some(200), "{name}");
             assert!(!error.retryable(), "{name}");
         }
+    }
+
+    #[test]
+    fn malformed_messages_name_the_status_and_the_reason() {
+        let answer = HttpAnswer {
+            status: 203,
+            retry_after: None,
+            body: ResponseBody::NotJson,
+        };
+        assert_eq!(
+            parse_token_response(&answer, 0.0).unwrap_err().message(),
+            "the token endpoint answered 203 but the body is not JSON"
+        );
+        let redirect = HttpAnswer {
+            status: 302,
+            ..answer
+        };
+        assert_eq!(
+            error_from_answer(&redirect, 0.0).message(),
+            "the token endpoint answered with an unexpected status (HTTP 302)"
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ use super::grant::{
 };
 use super::retry::{backoff_ms, MAX_RETRY_AFTER_MS};
 use super::secret::{AccessToken, RefreshToken};
+use super::text::{concat, decimal};
 use super::token::{Event, Source, StoredTokenSet, TokenSet, CLOCK_TOLERANCE_MS};
 use std::collections::VecDeque;
 
@@ -262,7 +263,13 @@ pub struct Machine {
     renewal_failures: u32,
     renew_not_before_ms: f64,
     renewal_stopped: bool,
-    spent: VecDeque<u64>,
+    /// The last `SPENT_MEMORY` spent fingerprints, a ring: slot
+    /// `spent_count % SPENT_MEMORY` is the next to overwrite. A fixed array,
+    /// not a `VecDeque`, to keep a second deque's code out of the wasm.
+    spent: [u64; SPENT_MEMORY],
+    /// How many fingerprints `spent` holds while it is filling up; once it
+    /// is full, `SPENT_MEMORY` plus the slot to overwrite next.
+    spent_count: usize,
     last_grant: Option<GrantType>,
     grants: u64,
     disposed: bool,
@@ -281,7 +288,8 @@ impl Machine {
             renewal_failures: 0,
             renew_not_before_ms: 0.0,
             renewal_stopped: false,
-            spent: VecDeque::new(),
+            spent: [0; SPENT_MEMORY],
+            spent_count: 0,
             last_grant: None,
             grants: 0,
             disposed: false,
@@ -539,24 +547,25 @@ impl Machine {
             Outcome::Failed(Failure::NotSent(detail)) => (
                 Error::new(
                     ErrorCode::Network,
-                    format!("the token request could not be sent: {detail}"),
+                    concat(&["the token request could not be sent: ", &detail]),
                 ),
                 Verdict::NotSent,
             ),
             Outcome::Failed(Failure::Lost(detail)) => (
                 Error::new(
                     ErrorCode::Network,
-                    format!("the connection to the token endpoint was lost: {detail}"),
+                    concat(&["the connection to the token endpoint was lost: ", &detail]),
                 ),
                 Verdict::MaybeConsumed,
             ),
             Outcome::Failed(Failure::TimedOut) => (
                 Error::new(
                     ErrorCode::Timeout,
-                    format!(
-                        "the token endpoint did not answer within {} ms",
-                        self.config.timeout_ms
-                    ),
+                    concat(&[
+                        "the token endpoint did not answer within ",
+                        &decimal(self.config.timeout_ms),
+                        " ms",
+                    ]),
                 ),
                 Verdict::MaybeConsumed,
             ),
@@ -961,14 +970,25 @@ impl Machine {
     }
 
     fn remember_spent(&mut self, token: &RefreshToken) {
-        if self.spent.len() == SPENT_MEMORY {
-            self.spent.pop_front();
-        }
-        self.spent.push_back(token.fingerprint());
+        // Once full, the oldest is overwritten, as a deque bounded to
+        // `SPENT_MEMORY` would drop it.
+        let slot = self.spent_count % SPENT_MEMORY;
+        self.spent[slot] = token.fingerprint();
+        // Once full, the count stays in `SPENT_MEMORY..2 * SPENT_MEMORY`: only
+        // the slot it names still matters, and it never overflows.
+        self.spent_count = if self.spent_count >= SPENT_MEMORY {
+            SPENT_MEMORY + (slot + 1) % SPENT_MEMORY
+        } else {
+            self.spent_count + 1
+        };
     }
 
     fn is_spent(&self, token: &RefreshToken) -> bool {
-        self.spent.contains(&token.fingerprint())
+        let fingerprint = token.fingerprint();
+        self.spent
+            .iter()
+            .take(self.spent_count)
+            .any(|&spent| spent == fingerprint)
     }
 
     fn stored_set(&self) -> Option<StoredTokenSet> {
@@ -1028,5 +1048,77 @@ fn reauth_required(cause: Option<&Error>) -> Error {
     match cause.and_then(Error::status) {
         Some(status) => error.with_status(status),
         None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::Options;
+    use crate::core::secret::ClientSecret;
+
+    #[test]
+    fn the_last_spent_memory_fingerprints_are_remembered() {
+        let config = Config::new(Options {
+            client_id: Some("client-1".into()),
+            ..Options::default()
+        })
+        .unwrap();
+        let mut machine = Machine::new(config);
+        let token = |i: usize| RefreshToken::new(crate::core::text::decimal(i as u64));
+        for i in 0..3 * SPENT_MEMORY + 5 {
+            machine.remember_spent(&token(i));
+            // Exactly the last SPENT_MEMORY (or all, while fewer) are spent.
+            for j in 0..=i + 1 {
+                assert_eq!(
+                    machine.is_spent(&token(j)),
+                    j <= i && i - j < SPENT_MEMORY,
+                    "after {i}: {j}"
+                );
+            }
+        }
+    }
+
+    /// The messages built without `core::fmt` read exactly as before.
+    #[test]
+    fn failure_messages_name_the_detail_and_the_timeout() {
+        let cases = [
+            (
+                Failure::NotSent("connection refused".into()),
+                ErrorCode::Network,
+                "the token request could not be sent: connection refused",
+            ),
+            (
+                Failure::Lost("socket hang up".into()),
+                ErrorCode::Network,
+                "the connection to the token endpoint was lost: socket hang up",
+            ),
+            (
+                Failure::TimedOut,
+                ErrorCode::Timeout,
+                "the token endpoint did not answer within 2500 ms",
+            ),
+        ];
+        for (failure, code, message) in cases {
+            let config = Config::new(Options {
+                client_id: Some("client-1".into()),
+                client_secret: Some(ClientSecret::new("secret-1")),
+                timeout_ms: Some(2500.0),
+                max_retries: Some(0.0),
+                ..Options::default()
+            })
+            .unwrap();
+            let mut machine = Machine::new(config);
+            let mut op = Operation::new(OperationKind::Force);
+            assert_eq!(machine.start(&mut op, 0.0), Step::Load);
+            let step = machine.on_loaded(&mut op, Ok(None), 0.0);
+            assert!(matches!(step, Step::Send(_)), "{step:?}");
+            match machine.on_answer(&mut op, Outcome::Failed(failure), 0.0, 0.0) {
+                Step::Done(Err(error)) => {
+                    assert_eq!((error.code(), error.message()), (code, message));
+                }
+                step => panic!("{step:?}"),
+            }
+        }
     }
 }

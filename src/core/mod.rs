@@ -13,4 +13,5 @@ pub mod grant;
 pub mod machine;
 pub mod retry;
 pub mod secret;
+mod text;
 pub mod token;

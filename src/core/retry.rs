@@ -4,6 +4,8 @@
 //! Randomness comes in as an argument (`jitter` in `[0, 1)`), so the schedule
 //! is a pure function that tests can pin down exactly.
 
+use super::text::{parse_decimal, split_ascii, trim};
+
 /// First backoff delay.
 pub const BACKOFF_BASE_MS: u64 = 250;
 /// Longest backoff delay.
@@ -31,9 +33,9 @@ pub fn backoff_ms(retry: u32, jitter: f64) -> u64 {
 /// date (`"Wed, 21 Oct 2015 07:28:00 GMT"`), into a delay from `now_ms`.
 /// Unparseable values are ignored (`None`); a date in the past is zero.
 pub fn parse_retry_after(value: &str, now_ms: f64) -> Option<u64> {
-    let value = value.trim();
+    let value = trim(value);
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse::<u64>().ok().map(|s| s.saturating_mul(1000));
+        return parse_decimal(value).map(|s| s.saturating_mul(1000));
     }
     let at = parse_http_date(value)?;
     Some((at - now_ms).max(0.0) as u64)
@@ -44,7 +46,9 @@ pub fn parse_retry_after(value: &str, now_ms: f64) -> Option<u64> {
 fn parse_http_date(value: &str) -> Option<f64> {
     let mut parts = value.split_ascii_whitespace();
     let _weekday = parts.next()?.strip_suffix(',')?;
-    let day: u32 = parts.next()?.parse().ok()?;
+    // `parse_decimal` reads what `str::parse::<u32>` would, and every field
+    // is range-checked below, so reading them as u64 changes nothing.
+    let day = parse_decimal(parts.next()?)?;
     let month = match parts.next()? {
         "Jan" => 1,
         "Feb" => 2,
@@ -61,24 +65,22 @@ fn parse_http_date(value: &str) -> Option<f64> {
         _ => return None,
     };
     // Four-digit years only: anything else is not a date a server sends, and
-    // an unbounded year would overflow the day arithmetic below.
-    let year: i64 = parts
-        .next()?
-        .parse()
-        .ok()
-        .filter(|year| (1..=9999).contains(year))?;
-    let mut clock = parts.next()?.split(':');
-    let hour: u32 = clock.next()?.parse().ok()?;
-    let minute: u32 = clock.next()?.parse().ok()?;
-    let second: u32 = clock.next()?.parse().ok()?;
+    // an unbounded year would overflow the day arithmetic below. (A signed
+    // parse would also take "-5", which this range refuses all the same.)
+    let year = parse_decimal(parts.next()?).filter(|year| (1..=9999).contains(year))?;
+    let mut clock = split_ascii(parts.next()?, b':');
+    let hour = parse_decimal(clock.next()?)?;
+    let minute = parse_decimal(clock.next()?)?;
+    let second = parse_decimal(clock.next()?)?;
     if parts.next()? != "GMT" || parts.next().is_some() || clock.next().is_some() {
         return None;
     }
     if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    // In range, so these conversions are exact.
+    let days = days_from_civil(year as i64, month, day as u32);
+    let seconds = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64;
     Some(seconds as f64 * 1000.0)
 }
 
