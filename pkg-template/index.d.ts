@@ -196,7 +196,7 @@ export class TokenManager {
   dispose(): void;
   /** Same as dispose(), for `using`. */
   [Symbol.dispose](): void;
-  /** Frees the wasm memory of this instance (wasm-bindgen). */
+  /** Same as dispose() (wasm-bindgen classes have free(); the wasm memory is freed with the manager). */
   free(): void;
 }
 

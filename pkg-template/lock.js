@@ -7,13 +7,15 @@
 // merely frozen keeps it, so waiting is bounded (`lockTimeoutMs`) and ends in
 // `lock_timeout` rather than in sending a token without the lock.
 
+import { read } from "./errors.js";
+
 /**
  * Takes the lock `name`, waiting at most `timeoutMs`. Resolves to
  * `[undefined, release]` once held, or `[message]` when it was not granted.
  */
 export async function acquireLock(name, timeoutMs) {
-  const locks = globalThis.navigator?.locks;
-  if (typeof locks?.request !== "function") {
+  const locks = read(read(globalThis, "navigator"), "locks");
+  if (typeof read(locks, "request") !== "function") {
     return [`the lock "${name}" could not be taken: this runtime has no Web Locks`];
   }
   let release;
@@ -24,7 +26,13 @@ export async function acquireLock(name, timeoutMs) {
   const granted = new Promise((resolve) => {
     grant = resolve;
   });
-  const options = typeof AbortSignal?.timeout === "function" ? { signal: AbortSignal.timeout(timeoutMs) } : {};
+  let options = {};
+  try {
+    const { AbortSignal } = globalThis;
+    if (typeof AbortSignal?.timeout === "function") options = { signal: AbortSignal.timeout(timeoutMs) };
+  } catch {
+    // No signal: waiting is then bounded by the lock holder alone.
+  }
   let requested;
   try {
     requested = Promise.resolve(

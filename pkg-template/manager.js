@@ -49,6 +49,13 @@ const EXCLUSIVE = 1;
 const MAX_TIMER_MS = 86_400_000;
 
 /**
+ * The fast path of each manager: while `from <= Date.now() < until`, `token`
+ * is what the idle manager hands out. Kept here, not on the instance, so the
+ * token never shows when a manager is inspected (devtools show private fields).
+ */
+const fastPaths = new WeakMap();
+
+/**
  * Undoes what a collected manager left registered (listeners, subscriptions).
  * workerd has neither FinalizationRegistry nor WeakRef (nothing there is
  * registered: no timers, no wake-ups), so both are optional.
@@ -70,10 +77,6 @@ export class TokenManager {
   /** `{ id, usage, promise }` of the operation holding the lane, or of the last one queued. */
   #lane;
   #laneIds = 0;
-  /** The fast path: while `#from <= Date.now() < #until`, `#token` is what an idle manager hands out. */
-  #token;
-  #from = 0;
-  #until = 0;
   /** The timer's and wake-ups' way in. */
   #wake;
   #stop;
@@ -145,7 +148,8 @@ export class TokenManager {
     const lane = this.#lane;
     if (lane === undefined) {
       const now = Date.now();
-      if (now >= this.#from && now < this.#until) return Promise.resolve(this.#token);
+      const fast = fastPaths.get(this);
+      if (now >= fast.from && now < fast.until) return Promise.resolve(fast.token);
       const token = this.#engine.fresh(now);
       if (token !== undefined) return Promise.resolve(token);
       // Take the lane now: every caller until it is done gets its promise
@@ -203,6 +207,11 @@ export class TokenManager {
       lastGrant,
       nextRefreshAt: (this.#autoRefresh && this.#engine.due()) || null,
     };
+  }
+
+  /** Same as dispose(); for code written against wasm-bindgen classes, which have free(). */
+  free() {
+    this.dispose();
   }
 
   /** What JSON.stringify(manager) shows: the info() snapshot, never a token or secret. */
@@ -401,9 +410,7 @@ export class TokenManager {
    */
   #refreshSlot() {
     const [token, from = 0, until = 0] = this.#lane === undefined ? this.#engine.fastPath() : [];
-    this.#token = token;
-    this.#from = from;
-    this.#until = until;
+    fastPaths.set(this, { token, from, until });
   }
 
   /** Another context changed the stored set: adopt it (or its logout) behind the lane. */

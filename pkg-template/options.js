@@ -53,12 +53,13 @@ export function readOptions(options) {
   const number = (name) => typed(options, name, "number");
   const fn = (name) => typed(options, name, "function");
   const baseUrl = string("baseUrl");
+  const url = baseUrl === undefined ? undefined : splitUrl(baseUrl);
   const storage = readStorage(read(options, "storage"));
   const lock = readLock(read(options, "lock"), storage !== undefined);
   return {
     engine: [
       string("clientId"), string("clientSecret"), string("region"),
-      baseUrl === undefined ? undefined : splitUrl(baseUrl),
+      url,
       string("tokenPath"), string("grant"), string("username"), string("password"),
       number("refreshMarginSeconds"), number("timeoutMs"), number("maxRetries"),
       lock !== undefined, number("lockTimeoutMs"),

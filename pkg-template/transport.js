@@ -80,6 +80,7 @@ export async function sendTokenRequest(fetch, [url, body, method, ...headerPairs
   let status = read(response, "status");
   status = typeof status === "number" && status >= 100 && status <= 999 ? Math.trunc(status) : 0;
   const retryAfter = header(response, "retry-after");
+  if (typeof read(response, "text") !== "function") return [LOST, "the response has no text() method"];
   let text;
   try {
     text = await bounded(response.text(), Math.max(deadline - Date.now(), 1));
@@ -133,6 +134,7 @@ function parseBody(text) {
  * constructor throws, as fetch would reject with it.
  */
 export function apiRequest(input, init) {
+  if (typeof globalThis.Request !== "function") throw new TypeError("this runtime has no Request constructor");
   const request = new Request(input, init);
   let spare;
   try {
