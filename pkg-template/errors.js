@@ -3,7 +3,9 @@
 // Outward: the engine reports an error as [code, message, status,
 // description, retryAfterMs, retryable]; tokenError() makes the `TokenError`
 // callers see. Inward: whatever a callback throws (an Error, a string,
-// undefined, a Proxy) becomes a short description, never a crash.
+// undefined, a Proxy) becomes a short description, never a crash; and
+// what callers hand in (options, stored records, imported tokens) is read
+// with read() and isPlainObject(), which never throw.
 
 /** A TokenError from the engine's error parts. */
 export function tokenError([code, message, status, description, retryAfterMs, retryable]) {
@@ -25,6 +27,11 @@ export function refusal(code, message) {
 /** `invalid_config`, naming the option. */
 export function invalidConfig(option, reason) {
   return refusal("invalid_config", `invalid option \`${option}\`: ${reason}`);
+}
+
+/** Whether `value` is a non-null object that is not an array. */
+export function isPlainObject(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** A property read that may throw (a getter, a Proxy): undefined instead. */

@@ -9,13 +9,19 @@
 
 import { read } from "./errors.js";
 
+/** `navigator.locks`, or undefined where this runtime has no Web Locks. */
+export function webLocks() {
+  const locks = read(read(globalThis, "navigator"), "locks");
+  return typeof read(locks, "request") === "function" ? locks : undefined;
+}
+
 /**
  * Takes the lock `name`, waiting at most `timeoutMs`. Resolves to
  * `[undefined, release]` once held, or `[message]` when it was not granted.
  */
 export async function acquireLock(name, timeoutMs) {
-  const locks = read(read(globalThis, "navigator"), "locks");
-  if (typeof read(locks, "request") !== "function") {
+  const locks = webLocks();
+  if (locks === undefined) {
     return [`the lock "${name}" could not be taken: this runtime has no Web Locks`];
   }
   let release;

@@ -17,11 +17,13 @@
 // only through a WeakRef, so they never keep it alive.
 
 import { Engine } from "./echovideo_auth.js";
-import { read, refusal, tokenError } from "./errors.js";
+import { isPlainObject, read, refusal, tokenError } from "./errors.js";
 import { acquireLock } from "./lock.js";
 import { readOptions } from "./options.js";
 import { callStorage, fromRecord, toRecord } from "./storage.js";
-import { apiRequest, discardBody, resolveFetch, sendTokenRequest, sendWithToken } from "./transport.js";
+import {
+  apiRequest, discardBody, resolveFetch, responseStatus, sendTokenRequest, sendWithToken,
+} from "./transport.js";
 
 // Engine steps (src/engine.rs).
 const LOAD = 1;
@@ -257,8 +259,10 @@ export class TokenManager {
    */
   async #run(kind) {
     const grantsBefore = this.#engine.grants();
-    for (let lane = this.#lane; lane !== undefined; lane = this.#lane) {
+    for (;;) {
       if (this.#engine.disposed()) throw refusal("disposed", "the TokenManager was disposed");
+      const lane = this.#lane;
+      if (lane === undefined) break;
       let outcome;
       try {
         outcome = { token: await lane.promise };
@@ -272,7 +276,6 @@ export class TokenManager {
         return outcome.token;
       }
     }
-    if (this.#engine.disposed()) throw refusal("disposed", "the TokenManager was disposed");
     if (kind === ENSURE) {
       const token = this.#engine.fresh(Date.now());
       if (token !== undefined) return token;
@@ -313,7 +316,6 @@ export class TokenManager {
       }
     })();
     this.#lane = { id, usage, promise };
-    this.#refreshSlot();
     return promise;
   }
 
@@ -405,11 +407,13 @@ export class TokenManager {
 
   /**
    * Writes the fast path's current answer: the held token and its servable
-   * window, or an empty window while an operation holds the lane or there is
-   * nothing to serve. Called whenever either changes.
+   * window, or an empty window when there is nothing to serve. Called
+   * whenever the engine's state may have changed (an operation ended,
+   * dispose). getAccessToken() reads it only while no operation holds the
+   * lane, so it need not be emptied while one does.
    */
   #refreshSlot() {
-    const [token, from = 0, until = 0] = this.#lane === undefined ? this.#engine.fastPath() : [];
+    const [token, from = 0, until = 0] = this.#engine.fastPath();
     fastPaths.set(this, { token, from, until });
   }
 
@@ -478,18 +482,10 @@ function sleep(ms) {
   });
 }
 
-/** The status of a response (0 if it has none). */
-function responseStatus(response) {
-  const status = read(response, "status");
-  return typeof status === "number" && status >= 0 && status <= 999 ? Math.trunc(status) : 0;
-}
-
 /** Checks the argument of importTokens() into the engine's startImport arguments. */
 function readImport(tokens) {
   const invalid = (field, reason) => refusal("invalid_request", `importTokens: \`${field}\` ${reason}`);
-  if (typeof tokens !== "object" || tokens === null || Array.isArray(tokens)) {
-    throw invalid("tokens", "must be an object");
-  }
+  if (!isPlainObject(tokens)) throw invalid("tokens", "must be an object");
   const text = (field) => {
     const value = read(tokens, field);
     if (value == null) return undefined;

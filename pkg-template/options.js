@@ -6,7 +6,8 @@
 // instead of being ignored. The client secret and password go straight to
 // the engine and are not kept here.
 
-import { invalidConfig, read } from "./errors.js";
+import { invalidConfig, isPlainObject, read } from "./errors.js";
+import { webLocks } from "./lock.js";
 
 /** Every option name the constructor knows. */
 export const KNOWN_OPTIONS = [
@@ -15,20 +16,13 @@ export const KNOWN_OPTIONS = [
   "autoRefresh", "lock", "lockTimeoutMs",
 ];
 
-const isPlainObject = (value) => typeof value === "object" && value !== null && !Array.isArray(value);
-
 function typed(options, name, type) {
   const value = read(options, name);
   if (value == null) return undefined;
   if (typeof value !== type) {
-    throw invalidConfig(name, `must be a ${type === "function" ? "function" : type}`);
+    throw invalidConfig(name, `must be a ${type}`);
   }
   return value;
-}
-
-/** Whether this runtime has Web Locks. */
-export function webLocksAvailable() {
-  return typeof read(read(globalThis.navigator, "locks"), "request") === "function";
 }
 
 /**
@@ -110,7 +104,7 @@ function readAutoRefresh(value) {
  * default name, a string for a chosen one, or undefined for none.
  */
 function readLock(value, sharedStorage) {
-  const available = webLocksAvailable();
+  const available = webLocks() !== undefined;
   if (value == null) return available && sharedStorage ? true : undefined;
   if (value === false) return undefined;
   if (value !== true && (typeof value !== "string" || value === "")) {

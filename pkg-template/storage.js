@@ -11,7 +11,7 @@
 // It never holds the client secret or a password.
 
 import { bounded, TIMEOUT } from "./transport.js";
-import { describeThrown, read } from "./errors.js";
+import { describeThrown, isPlainObject, read } from "./errors.js";
 
 /**
  * Calls `storage[name](argument)` with `this` the storage object, within
@@ -47,7 +47,7 @@ export function toRecord([accessToken, refreshToken, tokenType, expiresAt, obtai
  */
 export function fromRecord(value) {
   if (value == null) return [false, "", undefined, "", 0, 0, "", ""];
-  if (typeof value !== "object" || Array.isArray(value)) throw "not an object";
+  if (!isPlainObject(value)) throw "not an object";
   if (read(value, "v") !== 1) throw "v is not 1";
   const text = (key) => {
     const field = read(value, key);

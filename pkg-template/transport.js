@@ -8,7 +8,7 @@
 // aborted when it fires. Redirects are never followed: they would re-send the
 // secret or refresh token to wherever the Location points.
 
-import { describeThrown, read, thrownCode } from "./errors.js";
+import { describeThrown, isPlainObject, read, thrownCode } from "./errors.js";
 
 /** System error codes that mean the request never left this machine. */
 const NOT_SENT_CODES = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "ERR_INVALID_URL"];
@@ -124,7 +124,7 @@ function parseBody(text) {
   } catch {
     return [2, []];
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return [1, []];
+  if (!isPlainObject(parsed)) return [1, []];
   return [0, FIELDS.map((name) => parsed[name])];
 }
 
@@ -143,6 +143,12 @@ export function apiRequest(input, init) {
     spare = undefined;
   }
   return [request, spare];
+}
+
+/** The status of an API response (0 if it has none). */
+export function responseStatus(response) {
+  const status = read(response, "status");
+  return typeof status === "number" && status >= 0 && status <= 999 ? Math.trunc(status) : 0;
 }
 
 /** Sends `request` with `Authorization: Bearer <token>`. */
